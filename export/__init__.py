@@ -1,0 +1,1 @@
+"""signalpack export: Keras run directory → one ONNX bundle (next issue)."""

@@ -1,0 +1,43 @@
+"""One exception class per kind of user-facing failure.
+
+The library raises these; only the CLIs print them and choose the exit code
+(``exit_code``): 2 for bad input or usage, 1 for a domain failure such as a
+parity or verification mismatch.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SignalpackError",
+    "InputError",
+    "DataError",
+    "ConfigError",
+    "RunDirError",
+    "OutputError",
+]
+
+
+class SignalpackError(ValueError):
+    """Base class: a failure the user can act on, reported as one line."""
+
+    exit_code: int = 2
+
+
+class InputError(SignalpackError):
+    """An input file cannot be read at all (missing, a directory, unreadable, corrupt)."""
+
+
+class DataError(SignalpackError):
+    """An input file was read but its content breaks a data check."""
+
+
+class ConfigError(SignalpackError):
+    """A configuration file or option is invalid (unknown key, out-of-range value)."""
+
+
+class RunDirError(SignalpackError):
+    """A run directory is missing files or holds unreadable ones."""
+
+
+class OutputError(SignalpackError):
+    """An output cannot be written (missing folder, not writable, disk full)."""

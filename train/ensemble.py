@@ -1,0 +1,118 @@
+"""Train the ensemble members and weight them by validation macro-F1."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from train.config import ModelConfig
+from train.model import build_member, configure_determinism
+
+__all__ = [
+    "MemberResult", "train_members", "member_predict", "ensemble_weights", "ensemble_predict", "WEIGHT_METRIC",
+]
+
+log = logging.getLogger("signalpack.train")
+
+WEIGHT_METRIC = "validation macro-F1"
+
+
+@dataclass
+class MemberResult:
+    model: Any
+    learning_rate: float
+    seed: int
+    history: list[dict[str, float]]
+    best_epoch: int
+
+
+def train_members(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    class_weight: dict[int, float],
+    cfg: ModelConfig,
+    seed: int,
+) -> list[MemberResult]:
+    """Fit one member per learning rate, each with its own seed (seed + i).
+
+    x_* : float32 arrays of shape (n_windows, seq_len, n_features), already scaled.
+    """
+    import keras
+
+    members = []
+    for i, lr in enumerate(cfg.learning_rates):
+        member_seed = seed + i
+        configure_determinism(member_seed)
+        model = build_member(x_train.shape[2], cfg, lr)
+        callbacks = [
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+            ),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
+                min_lr=cfg.min_lr,
+            ),
+            _epoch_logger(i, len(cfg.learning_rates), lr, cfg.max_epochs),
+        ]
+        hist = model.fit(
+            x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.max_epochs,
+            batch_size=cfg.batch_size, class_weight=class_weight, shuffle=True,
+            callbacks=callbacks, verbose=0,
+        )
+        rows = _history_rows(hist.history)
+        best = int(np.argmin([r["val_loss"] for r in rows])) + 1 if rows else 0
+        members.append(MemberResult(model, lr, member_seed, rows, best))
+    return members
+
+
+def _history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:
+    n = len(history.get("loss", []))
+    keys = sorted(history)
+    return [{"epoch": e + 1, **{k: float(history[k][e]) for k in keys}} for e in range(n)]
+
+
+def _epoch_logger(idx: int, n: int, lr: float, max_epochs: int) -> Any:
+    """Keras callback: one log line per member per epoch."""
+    import keras
+
+    def on_epoch_end(epoch: int, logs: dict[str, float] | None = None) -> None:
+        logs = logs or {}
+        log.info(
+            "member %d/%d (lr %g) epoch %3d/%d  loss %.4f  acc %.3f  val_loss %.4f  val_acc %.3f",
+            idx + 1, n, lr, epoch + 1, max_epochs,
+            logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
+            logs.get("val_loss", float("nan")), logs.get("val_accuracy", float("nan")),
+        )
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
+def member_predict(model: Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Probabilities float32 (n, 3), inference mode."""
+    if len(x) == 0:
+        return np.zeros((0, 3), dtype=np.float32)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def ensemble_weights(val_scores: list[float]) -> list[float]:
+    """Weights proportional to each member's validation macro-F1, summing to 1.
+
+    Equal weights if every score is zero.
+    """
+    s = np.asarray(val_scores, dtype=np.float64)
+    if s.sum() <= 0:
+        return [1.0 / len(s)] * len(s)
+    return [float(v) for v in s / s.sum()]
+
+
+def ensemble_predict(member_probs: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted average of member probabilities, float32 (n, 3)."""
+    out = np.zeros_like(member_probs[0], dtype=np.float32)
+    for p, w in zip(member_probs, weights, strict=True):
+        out += np.float32(w) * p
+    return out

@@ -1,0 +1,57 @@
+"""Plain-text summary of a run: every model figure beside its baselines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["summary_table"]
+
+
+def _pct(v: Any) -> str:
+    return "n/a" if v is None else f"{100 * v:7.2f}%"
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:8.3f}"
+
+
+def summary_table(meta: dict[str, Any]) -> str:
+    """Classification metrics (ensemble, members, baselines) and the simulation vs baselines."""
+    m = meta["metrics"]
+    base = m["baselines"]
+    cols = [("ensemble", m["ensemble"])]
+    cols += [(f"member {i}", mm) for i, mm in enumerate(m["members"])]
+    cols += [("majority", base["majority"]), ("random", base["stratified_random"])]
+    head = f"{'test segment (' + str(m['ensemble']['n']) + ' windows)':<28}" + "".join(
+        f"{name:>12}" for name, _ in cols
+    )
+    lines = [head]
+    for key, label, fmt in (
+        ("accuracy", "accuracy", _pct),
+        ("balanced_accuracy", "balanced accuracy", _pct),
+        ("macro_f1", "macro F1", _num),
+        ("log_loss", "log loss", _num),
+        ("share_confident", "share >= threshold", _pct),
+    ):
+        lines.append(f"{label:<28}" + "".join(f"{fmt(c.get(key)):>12}" for _, c in cols))
+    sim = meta["simulation"]
+    s, bh, rnd = sim["strategy"], sim["buy_and_hold"], sim.get("random", {})
+    lines.append("")
+    lines.append(f"{'trading simulation':<28}{'strategy':>12}{'buy & hold':>12}")
+    for key, label, fmt in (
+        ("total_return", "total return", _pct),
+        ("cagr", "CAGR", _pct),
+        ("sharpe", "Sharpe", _num),
+        ("max_drawdown", "max drawdown", _pct),
+        ("n_trades", "trades", lambda v: f"{v:8d}" if v is not None else "n/a"),
+        ("exposure", "exposure", _pct),
+    ):
+        lines.append(f"{label:<28}{fmt(s.get(key)):>12}{fmt(bh.get(key)):>12}")
+    if rnd.get("runs"):
+        lines.append(
+            f"random-signal baseline: {rnd['runs']} runs with {rnd['n_trades']} trades, median return "
+            f"{_pct(rnd['median_return']).strip()}; strategy at the "
+            f"{rnd['strategy_percentile']:.0f}th percentile"
+        )
+    lines.append("Signals are not financial advice.")
+    return "\n".join(lines)

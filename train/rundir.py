@@ -1,0 +1,171 @@
+"""The run directory: what training leaves for export and for people to read.
+
+    member_0.keras … member_{k-1}.keras   the ensemble members (Keras 3 format)
+    scaler.json        StandardScaler mean/scale/feature names (no pickle anywhere)
+    feature_spec.json  the FeatureSpec the members were trained on
+    config.json        the resolved training config
+    metadata.json      data fingerprint, segments, class and ensemble weights,
+                       metrics beside baselines, simulation, library versions
+    predictions.csv    per test window: symbol, timestamp, label, probabilities, signal, confidence
+    trades.csv, equity.csv   the trading simulation on the test segment
+    history.csv        per member per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate
+    train.log          the run's log
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from score import CLASS_NAMES, __version__
+from score.errors import RunDirError
+
+__all__ = [
+    "METADATA_FORMAT_VERSION", "REQUIRED_FILES", "member_file", "write_json", "write_csv",
+    "history_frame", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
+]
+
+METADATA_FORMAT_VERSION = 1
+REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json")
+
+
+def member_file(i: int) -> str:
+    return f"member_{i}.keras"
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_csv(path: Path, frame: pl.DataFrame) -> None:
+    frame.write_csv(path, datetime_format="%Y-%m-%dT%H:%M:%S", float_precision=8)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "signalpack": __version__}
+    for dist in ("numpy", "polars", "tensorflow-cpu", "tensorflow", "keras", "scikit-learn",
+                 "onnx", "onnxruntime", "tf2onnx", "skl2onnx"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def history_frame(members: list[Any]) -> pl.DataFrame:
+    rows = []
+    for i, m in enumerate(members):
+        for r in m.history:
+            row = {"member": i, "learning_rate_initial": m.learning_rate}
+            row.update({k: v for k, v in r.items() if k != "learning_rate"})
+            row["learning_rate"] = r.get("learning_rate")
+            rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def _iso(ts: Any) -> str | None:
+    return None if ts is None else ts.isoformat(timespec="seconds") if isinstance(ts, datetime) else str(ts)
+
+
+def build_metadata(
+    *, created: datetime, data: Any, ds: Any, cfg: Any, class_weights: dict[int, float],
+    members: list[Any], weights: list[float], val_f1: list[float], metrics: dict[str, Any],
+    simulation: dict[str, Any],
+) -> dict[str, Any]:
+    from train.ensemble import WEIGHT_METRIC
+
+    frame: pl.DataFrame = ds.frame
+    segments: dict[str, Any] = {}
+    for k, name in enumerate(("train", "validation", "test")):
+        seg = frame.filter(pl.col("segment") == k)
+        labels = seg.filter(pl.col("is_sample")).get_column("label").to_numpy()
+        samples = ds.ends[name]
+        lab = frame.get_column("label").to_numpy()[samples]
+        segments[name] = {
+            "start": _iso(seg.get_column("timestamp").min()),
+            "end": _iso(seg.get_column("timestamp").max()),
+            "rows": seg.height,
+            "labelled_rows": int(len(labels)),
+            "windows": int(len(samples)),
+            "class_counts": {c: int((lab == i).sum()) for i, c in enumerate(CLASS_NAMES)},
+        }
+    src = data.frame
+    return {
+        "format_version": METADATA_FORMAT_VERSION,
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "classes": list(CLASS_NAMES),
+        "seq_len": cfg.model.seq_len,
+        "n_features": ds.spec.n_features,
+        "feature_spec_version": ds.spec.version,
+        "feature_lookback": ds.spec.lookback,
+        "confidence_threshold": cfg.simulation.confidence_threshold,
+        "data": {
+            "file": data.path.name,
+            "sha256": file_sha256(data.path),
+            "rows_read": data.rows_read,
+            "rows_used": src.height,
+            "has_symbol": data.has_symbol,
+            "symbols": data.symbols,
+            "skipped_short_symbols": data.skipped_short,
+            "start": _iso(src.get_column("timestamp").min()),
+            "end": _iso(src.get_column("timestamp").max()),
+        },
+        "split": {
+            "validation_start": _iso(ds.cuts.validation),
+            "test_start": _iso(ds.cuts.test),
+            "purge_bars": cfg.purge,
+            "segments": segments,
+        },
+        "class_weights": {c: class_weights[i] for i, c in enumerate(CLASS_NAMES)},
+        "ensemble": {
+            "weight_metric": WEIGHT_METRIC,
+            "weights": weights,
+            "members": [
+                {
+                    "file": member_file(i),
+                    "learning_rate": m.learning_rate,
+                    "seed": m.seed,
+                    "epochs_trained": len(m.history),
+                    "best_epoch": m.best_epoch,
+                    "validation_macro_f1": val_f1[i],
+                }
+                for i, m in enumerate(members)
+            ],
+        },
+        "metrics": {"segment": "test", **metrics},
+        "simulation": simulation,
+        "versions": library_versions(),
+    }
+
+
+def check_run_dir(path: Path) -> dict[str, Any]:
+    """Confirm a run directory holds every file export needs; return its metadata."""
+    if not path.is_dir():
+        raise RunDirError(f"{path}: not a run directory (no such folder)")
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise RunDirError(f"{path}: missing {name}; is this a complete run directory?")
+    try:
+        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path / 'metadata.json'}: not valid JSON ({exc})") from exc
+    for m in meta.get("ensemble", {}).get("members", []):
+        if not (path / m["file"]).is_file():
+            raise RunDirError(f"{path}: missing member file {m['file']}")
+    return meta
