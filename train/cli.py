@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -38,7 +37,6 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
 ) -> None:
     """Train the 3-member ensemble and write a run directory."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from train.config import load_config
     from train.pipeline import train_run
     from train.report import summary_table

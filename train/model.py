@@ -17,6 +17,7 @@ def configure_determinism(seed: int) -> None:
     import keras
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # no retracing chatter from per-member predict
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
