@@ -78,7 +78,10 @@ def train_run(
 
     handler = logging.FileHandler(tmp / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
     log.addHandler(handler)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)  # the run's log file always gets the full story
     try:
         metadata = _train_into(tmp, data_path, cfg, created)
         metadata["seconds"] = round(time.monotonic() - started, 1)

@@ -1,0 +1,32 @@
+"""Shared fixtures: real data paths and one tiny trained run for the whole session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SP500 = ROOT / "train" / "data" / "sp500_daily.csv.gz"
+GOOG = DATA / "goog_daily.csv"
+EURUSD = DATA / "eurusd_hourly.csv"
+
+TINY_EPOCHS = 2
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """The default config with 2 epochs and few random-baseline runs: fast, same code paths."""
+    from train.config import TrainConfig
+
+    return TrainConfig().with_overrides(model__max_epochs=TINY_EPOCHS, simulation__random_runs=20)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_config):
+    """One real training run on the embedded S&P 500 data (2 epochs per member)."""
+    from train.pipeline import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return train_run(SP500, tiny_config, out)
