@@ -100,7 +100,7 @@ def clean_ohlcv(
     frame = frame.with_columns(_parse_timestamp(frame, where))
     frame = frame.with_columns(_parse_numbers(frame, where))
     if has_symbol:
-        frame = frame.with_columns(pl.col("symbol").cast(pl.String))
+        frame = frame.with_columns(pl.col("symbol").cast(pl.String).str.strip_chars())
         bad = frame.filter(pl.col("symbol").is_null() | (pl.col("symbol").str.strip_chars() == ""))
         if bad.height:
             raise DataError(f"{where.at('symbol', bad)}: empty symbol")
@@ -160,21 +160,23 @@ def _read_parquet(p: Path) -> pl.DataFrame:
 def _read_csv(p: Path, gz: bool) -> pl.DataFrame:
     with open(p, "rb") as fh:
         head = fh.read(2)
-    if gz and head != b"\x1f\x8b":
-        raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
     if p.stat().st_size == 0:
         raise DataError(f"{p.name}: the file is empty")
-    try:
-        if gz or head == b"\x1f\x8b":
+    if gz and head != b"\x1f\x8b":
+        raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
+    source: Path | bytes = p
+    if gz or head == b"\x1f\x8b":
+        try:
             with gzip.open(p, "rb") as fh:
-                data = fh.read()
-            if not data.strip():
-                raise DataError(f"{p.name}: the file is empty")
-            raw = pl.read_csv(data, infer_schema=False)
-        else:
-            raw = pl.read_csv(p, infer_schema=False)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
+                source = fh.read()
+        except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
+            raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
+        if not source.strip():
+            raise DataError(f"{p.name}: the file is empty")
+    try:
+        raw = pl.read_csv(source, infer_schema=False)
+    except OSError as exc:
+        raise InputError(f"{p.name}: cannot be read ({_first_line(exc)})") from exc
     except pl.exceptions.NoDataError as exc:
         raise DataError(f"{p.name}: the file is empty") from exc
     except pl.exceptions.PolarsError as exc:
@@ -246,7 +248,7 @@ class _Where:
         first = bad.row(0, named=True)
         idx = int(first[_ROW])
         value = first.get(value_col) if value_col else first.get(target)
-        shown = "" if value_col is None and target not in first else f" value {value!r}"
+        shown = "" if value is None else f" value {value!r}"
         return f"{self.name}: column {self.col(target)} {self.row(idx)}{shown}"
 
 

@@ -47,6 +47,11 @@ def summary_table(meta: dict[str, Any]) -> str:
         ("exposure", "exposure", _pct),
     ):
         lines.append(f"{label:<28}{fmt(s.get(key)):>12}{fmt(bh.get(key)):>12}")
+    if not s.get("n_trades"):
+        lines.append(
+            f"no signal reached the confidence threshold ({meta['confidence_threshold']:.0%}): "
+            "the strategy stayed in cash"
+        )
     if rnd.get("runs"):
         lines.append(
             f"random-signal baseline: {rnd['runs']} runs with {rnd['n_trades']} trades, median return "
