@@ -14,6 +14,10 @@ __all__ = [
     "ConfigError",
     "RunDirError",
     "OutputError",
+    "BundleError",
+    "VerifyMismatch",
+    "ParityError",
+    "ExportError",
 ]
 
 
@@ -41,3 +45,26 @@ class RunDirError(SignalpackError):
 
 class OutputError(SignalpackError):
     """An output cannot be written (missing folder, not writable, disk full)."""
+
+
+class BundleError(SignalpackError):
+    """A bundle cannot be used: unreadable, truncated, corrupt, not ONNX, no or invalid
+    manifest, unknown manifest format version, external data, oversized metadata."""
+
+
+class VerifyMismatch(SignalpackError):
+    """A readable bundle whose graph does not reproduce its golden vectors."""
+
+    exit_code = 1
+
+
+class ParityError(SignalpackError):
+    """onnxruntime and the Keras ensemble disagree beyond the tolerance."""
+
+    exit_code = 1
+
+
+class ExportError(SignalpackError):
+    """A run directory cannot be exported as specified (e.g. a member converts to Loop ops)."""
+
+    exit_code = 1

@@ -23,6 +23,7 @@ import polars as pl
 from score.errors import OutputError
 from score.features import default_feature_spec
 from score.io import load_ohlcv
+from score.windows import build_windows
 from train import rundir
 from train.config import TrainConfig
 from train.dataset import Dataset, build_dataset, class_weights
@@ -138,6 +139,7 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
 
     for i, m in enumerate(members):
         m.model.save(tmp / rundir.member_file(i))
+    rundir.write_npy(tmp / rundir.TEST_WINDOWS, build_windows(ds.x_raw, ds.test_ends, seq_len))
     rundir.write_json(tmp / "scaler.json", ds.scaler.to_dict())
     rundir.write_json(tmp / "feature_spec.json", spec.to_dict())
     rundir.write_json(tmp / "config.json", cfg.to_dict())

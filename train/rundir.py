@@ -6,6 +6,8 @@
     config.json        the resolved training config
     metadata.json      data fingerprint, segments, class and ensemble weights,
                        metrics beside baselines, simulation, library versions
+    test_windows.npy   the raw (unscaled) float32 test windows, in predictions.csv order:
+                       what export's parity gate and golden vectors run on (plain .npy, no pickle)
     predictions.csv    per test window: symbol, timestamp, label, probabilities, signal, confidence
     trades.csv, equity.csv   the trading simulation on the test segment
     history.csv        per member per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate
@@ -21,18 +23,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from score import CLASS_NAMES, __version__
 from score.errors import RunDirError
 
 __all__ = [
-    "METADATA_FORMAT_VERSION", "REQUIRED_FILES", "member_file", "write_json", "write_csv",
+    "METADATA_FORMAT_VERSION", "REQUIRED_FILES", "TEST_WINDOWS", "member_file", "write_json",
+    "write_csv", "write_npy", "read_npy",
     "history_frame", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
 ]
 
 METADATA_FORMAT_VERSION = 1
-REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json")
+TEST_WINDOWS = "test_windows.npy"
+REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json", TEST_WINDOWS)
 
 
 def member_file(i: int) -> str:
@@ -41,6 +46,18 @@ def member_file(i: int) -> str:
 
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """Load a plain .npy array; object (pickled) arrays are refused."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise RunDirError(f"{path}: not a plain numeric .npy file ({exc})") from exc
 
 
 def write_csv(path: Path, frame: pl.DataFrame) -> None:
