@@ -1,0 +1,136 @@
+"""Compose one ONNX graph: scaler → members → weighted average, with canonical names.
+
+    features [batch, seq_len, n_features] float32 (raw, FeatureSpec order)
+      → Sub/Div (scaler) → member_i (fused LSTM …) → Unsqueeze → Concat
+      → member_probabilities [batch, members, 3]
+      → Mul(weights) → ReduceSum → probabilities [batch, 3]
+      → ArgMax → signal [batch] int64;  ReduceMax → confidence [batch]
+
+Every node, intermediate tensor and initializer is renamed canonically
+(``scaler/…``, ``m0/…``, ``head/…``) and doc strings are cleared, so the same
+inputs always give the same bytes (tf2onnx's own names carry process-wide
+counters). The model declares IR version 8 and default-domain opset 17 unless
+asked otherwise: the lowest versions its operators need, so onnxruntime 1.16+
+and other language bindings load it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["IR_VERSION", "compose", "OUTPUT_NAMES"]
+
+IR_VERSION = 8
+OUTPUT_NAMES = ("probabilities", "signal", "confidence", "member_probabilities")
+
+
+def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: dict[str, str]) -> tuple[list, list]:
+    """Nodes and initializers of ``graph`` with canonical names.
+
+    inputs : old graph-input name → name in the composed graph
+    output_names : old graph-output name → name in the composed graph
+    """
+    from onnx import helper, numpy_helper
+
+    rename: dict[str, str] = dict(inputs)
+    rename.update(output_names)
+    # Initializers are named by first use in node order (tf2onnx's own order varies
+    # between runs); unused ones are dropped.
+    by_name = {init.name: init for init in graph.initializer}
+    inits = []
+    for node in graph.node:
+        for i in node.input:
+            if i in by_name and i not in rename:
+                new = f"{prefix}/w{len(inits)}"
+                rename[i] = new
+                inits.append(numpy_helper.from_array(numpy_helper.to_array(by_name[i]), new))
+    counter = 0
+    nodes = []
+    for k, node in enumerate(graph.node):
+        outs = []
+        for o in node.output:
+            if o == "":
+                outs.append("")
+                continue
+            if o not in rename:
+                rename[o] = f"{prefix}/t{counter}"
+                counter += 1
+            outs.append(rename[o])
+        ins = [rename.get(i, i) if i else "" for i in node.input]
+        missing = [i for i in node.input if i and i not in rename]
+        if missing:
+            raise ValueError(f"{prefix}: node {node.name} reads undefined tensors {missing}")
+        new = helper.make_node(node.op_type, ins, outs, name=f"{prefix}/n{k}_{node.op_type}", domain=node.domain)
+        new.attribute.extend(node.attribute)
+        for a in new.attribute:
+            a.doc_string = ""
+        nodes.append(new)
+    return nodes, inits
+
+
+def compose(
+    scaler_proto: Any,
+    member_protos: list[Any],
+    weights: list[float],
+    seq_len: int,
+    n_features: int,
+    opset: int,
+) -> Any:
+    """The bundle graph (without metadata); see the module docstring."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    sg = scaler_proto.graph
+    n, i = _canonical(sg, "scaler", {sg.input[0].name: "features"}, {sg.output[0].name: "scaled"})
+    nodes += n
+    inits += i
+    member_outs = []
+    for k, proto in enumerate(member_protos):
+        g = proto.graph
+        out = f"m{k}/probabilities"
+        n, i = _canonical(g, f"m{k}", {g.input[0].name: "scaled"}, {g.output[0].name: out})
+        nodes += n
+        inits += i
+        member_outs.append(out)
+
+    m = len(member_protos)
+    inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "head/axis1"))
+    inits.append(
+        numpy_helper.from_array(np.asarray(weights, dtype=np.float32).reshape(1, m, 1), "head/weights")
+    )
+    unsq = []
+    for k, out in enumerate(member_outs):
+        name = f"head/m{k}_unsqueezed"
+        nodes.append(helper.make_node("Unsqueeze", [out, "head/axis1"], [name], name=f"head/unsqueeze{k}"))
+        unsq.append(name)
+    nodes.append(helper.make_node("Concat", unsq, ["member_probabilities"], name="head/concat", axis=1))
+    nodes.append(helper.make_node("Mul", ["member_probabilities", "head/weights"], ["head/weighted"], name="head/mul"))
+    nodes.append(helper.make_node("ReduceSum", ["head/weighted", "head/axis1"], ["probabilities"],
+                                  name="head/sum", keepdims=0))
+    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["signal"], name="head/argmax", axis=1, keepdims=0))
+    if opset >= 18:
+        nodes.append(helper.make_node("ReduceMax", ["probabilities", "head/axis1"], ["confidence"],
+                                      name="head/max", keepdims=0))
+    else:
+        nodes.append(helper.make_node("ReduceMax", ["probabilities"], ["confidence"], name="head/max",
+                                      axes=[1], keepdims=0))
+
+    f32, i64 = TensorProto.FLOAT, TensorProto.INT64
+    graph = helper.make_graph(
+        nodes,
+        "signalpack",
+        [helper.make_tensor_value_info("features", f32, ["batch", seq_len, n_features])],
+        [
+            helper.make_tensor_value_info("probabilities", f32, ["batch", 3]),
+            helper.make_tensor_value_info("signal", i64, ["batch"]),
+            helper.make_tensor_value_info("confidence", f32, ["batch"]),
+            helper.make_tensor_value_info("member_probabilities", f32, ["batch", m, 3]),
+        ],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = IR_VERSION
+    return model

@@ -1,0 +1,196 @@
+"""The parity gate: the Keras ensemble (scaler applied as in training) against onnxruntime.
+
+Separate from conversion (as in Optimum's exporter): ``keras_reference`` and
+``onnx_outputs`` produce the two sides, ``compare`` measures every output and
+every member, and ``ParityReport.raise_if_failed`` raises one ``ParityError``
+listing everything that failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from score.errors import ParityError, RunDirError
+from score.golden import ATOL_FOR_VALIDATION
+from train.ensemble import ensemble_predict, member_predict
+from train.scaler import Scaler
+
+__all__ = ["ParityReport", "load_members", "keras_reference", "onnx_outputs", "compare", "check_parity"]
+
+
+def load_members(run_dir: Path, meta: dict[str, Any]) -> list[Any]:
+    """Load the members with ``safe_mode=True`` (no arbitrary code from the files)."""
+    import keras
+
+    models = []
+    for m in meta["ensemble"]["members"]:
+        path = run_dir / m["file"]
+        try:
+            models.append(keras.saving.load_model(path, compile=False, safe_mode=True))
+        except Exception as exc:  # keras raises many kinds for a corrupt file
+            raise RunDirError(f"{path}: not a loadable Keras model ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    return models
+
+
+def keras_reference(
+    models: list[Any], scaler: Scaler, weights: list[float], windows: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The four outputs, computed the way training computed them (float32 scaling, weighted sum)."""
+    scaled = scaler.transform(windows)
+    members = [member_predict(m, scaled) for m in models]
+    probs = ensemble_predict(members, weights)
+    return {
+        "probabilities": probs,
+        "signal": probs.argmax(axis=1).astype(np.int64),
+        "confidence": probs.max(axis=1).astype(np.float32),
+        "member_probabilities": np.stack(members, axis=1).astype(np.float32),
+    }
+
+
+def onnx_outputs(model_bytes: bytes, windows: np.ndarray, batch_size: int = 4096) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for start in range(0, max(len(windows), 1), batch_size):
+        chunk = np.ascontiguousarray(windows[start : start + batch_size], dtype=np.float32)
+        if len(chunk) == 0:
+            break
+        for n, v in zip(names, sess.run(names, {"features": chunk}), strict=True):
+            parts[n].append(v)
+    return {n: np.concatenate(v) if v else np.zeros((0,)) for n, v in parts.items()}
+
+
+@dataclass
+class ParityReport:
+    atol: float
+    n_windows: int
+    outputs: dict[str, dict[str, float]]
+    members: list[dict[str, float]]
+    label_agreement: float
+    label_disagreements: int
+    label_disagreements_beyond_tie: int
+    worst: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(v["max_abs_diff"] for k, v in self.outputs.items() if k != "signal")
+
+    @property
+    def failures(self) -> list[str]:
+        out = [
+            f"{name}: max abs diff {v['max_abs_diff']:.3g} > atol {self.atol:g}"
+            for name, v in self.outputs.items()
+            if name != "signal" and v["max_abs_diff"] > self.atol
+        ]
+        if self.label_disagreements_beyond_tie:
+            out.append(f"signal: {self.label_disagreements_beyond_tie} windows disagree where the "
+                       f"top two probabilities differ by more than {self.atol:g}")
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> dict[str, Any]:
+        """Compact, reproducible form for the manifest (3 significant digits)."""
+        return {
+            "passed": self.passed,
+            "atol": self.atol,
+            "windows": self.n_windows,
+            "max_abs_diff": {k: _sig(v["max_abs_diff"]) for k, v in self.outputs.items() if k != "signal"},
+            "member_max_abs_diff": [_sig(m["max_abs_diff"]) for m in self.members],
+            "label_agreement": round(self.label_agreement, 6),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "outputs": self.outputs,
+            "members": self.members,
+            "label_disagreements": self.label_disagreements,
+            "label_disagreements_beyond_tie": self.label_disagreements_beyond_tie,
+            "worst_windows": self.worst,
+        }
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, v in self.outputs.items():
+            if name == "signal":
+                continue
+            mark = "✓" if v["max_abs_diff"] <= self.atol else "✗"
+            out.append(f"{mark} {name:<22} max abs diff {v['max_abs_diff']:.3g}  mean {v['mean_abs_diff']:.3g}")
+        for k, m in enumerate(self.members):
+            out.append(f"  member {k:<15} max abs diff {m['max_abs_diff']:.3g}  mean {m['mean_abs_diff']:.3g}")
+        mark = "✓" if not self.label_disagreements_beyond_tie else "✗"
+        out.append(f"{mark} signal                 agreement {self.label_agreement:.4%} "
+                   f"({self.label_disagreements} differ, {self.label_disagreements_beyond_tie} beyond a tie)")
+        out.append(f"{'PASSED' if self.passed else 'FAILED'}: {self.n_windows} windows, atol {self.atol:g}")
+        return out
+
+    def raise_if_failed(self) -> None:
+        if not self.passed:
+            raise ParityError("parity gate failed: " + "; ".join(self.failures))
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.3g}")
+
+
+def compare(
+    ref: dict[str, np.ndarray], got: dict[str, np.ndarray], atol: float = ATOL_FOR_VALIDATION,
+    index: list[dict[str, Any]] | None = None, n_worst: int = 5,
+) -> ParityReport:
+    """Max and mean absolute difference per output and per member; label agreement; worst windows."""
+    outputs = {}
+    for name in ("probabilities", "confidence", "member_probabilities"):
+        d = np.abs(ref[name].astype(np.float64) - got[name].astype(np.float64))
+        outputs[name] = {"max_abs_diff": float(d.max(initial=0.0)), "mean_abs_diff": float(d.mean()) if d.size else 0.0}
+    mp = np.abs(ref["member_probabilities"].astype(np.float64) - got["member_probabilities"])
+    members = [
+        {"max_abs_diff": float(mp[:, k].max(initial=0.0)), "mean_abs_diff": float(mp[:, k].mean()) if mp.size else 0.0}
+        for k in range(mp.shape[1])
+    ]
+    disagree = ref["signal"] != got["signal"]
+    top2 = np.sort(ref["probabilities"], axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    beyond = disagree & (margin > atol)
+    outputs["signal"] = {"max_abs_diff": float(disagree.any()), "mean_abs_diff": float(disagree.mean()) if len(disagree) else 0.0}
+    per_window = np.abs(ref["probabilities"].astype(np.float64) - got["probabilities"]).max(axis=1, initial=0.0)
+    worst = []
+    for i in np.argsort(-per_window, kind="stable")[:n_worst]:
+        row = {"window": int(i), "max_abs_diff": float(per_window[i]),
+               "keras_signal": int(ref["signal"][i]), "onnx_signal": int(got["signal"][i])}
+        if index is not None:
+            row.update(index[int(i)])
+        worst.append(row)
+    n = len(disagree)
+    return ParityReport(
+        atol=atol, n_windows=n, outputs=outputs, members=members,
+        label_agreement=float(1 - disagree.mean()) if n else 1.0,
+        label_disagreements=int(disagree.sum()), label_disagreements_beyond_tie=int(beyond.sum()),
+        worst=worst,
+    )
+
+
+def check_parity(
+    run_dir: Path, bundle_bytes: bytes, windows: np.ndarray, atol: float = ATOL_FOR_VALIDATION,
+    index: list[dict[str, Any]] | None = None,
+) -> tuple[ParityReport, dict[str, np.ndarray]]:
+    """Run both sides on ``windows`` (raw float32) and compare; returns the report and Keras outputs."""
+    from train.rundir import check_run_dir
+
+    meta = check_run_dir(run_dir)
+    models = load_members(run_dir, meta)
+    scaler = Scaler.load(run_dir / "scaler.json")
+    ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
+    got = onnx_outputs(bundle_bytes, windows)
+    return compare(ref, got, atol, index), ref
