@@ -19,7 +19,9 @@ from score.golden import ATOL_FOR_VALIDATION
 from train.ensemble import ensemble_predict, member_predict
 from train.scaler import Scaler
 
-__all__ = ["ParityReport", "load_members", "keras_reference", "onnx_outputs", "compare", "check_parity"]
+__all__ = [
+    "ParityReport", "load_members", "keras_reference", "onnx_outputs", "compare", "check_parity", "run_parity",
+]
 
 
 def load_members(run_dir: Path, meta: dict[str, Any]) -> list[Any]:
@@ -194,3 +196,36 @@ def check_parity(
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
     got = onnx_outputs(bundle_bytes, windows)
     return compare(ref, got, atol, index), ref
+
+
+def run_parity(
+    run_dir: Path, bundle_path: Path, data: Path | None = None, atol: float = ATOL_FOR_VALIDATION,
+    report_path: Path | None = None,
+) -> ParityReport:
+    """The `signalpack parity` job: test-segment windows of the run, or every window of ``data``."""
+    import json
+
+    from score.atomic import atomic_write_bytes
+    from score.bundle import read_bundle_bytes
+    from score.features import FeatureSpec, compute_features
+    from score.io import load_ohlcv
+    from score.windows import symbol_windows
+    from train.rundir import TEST_WINDOWS, check_run_dir, read_npy
+
+    run_dir, bundle_path = Path(run_dir), Path(bundle_path)
+    meta = check_run_dir(run_dir)
+    model_bytes = read_bundle_bytes(bundle_path)
+    if data is None:
+        windows = read_npy(run_dir / TEST_WINDOWS)
+        index = None
+    else:
+        spec = FeatureSpec.from_json((run_dir / "feature_spec.json").read_text(encoding="utf-8"))
+        loaded = load_ohlcv(data, min_rows=spec.lookback + meta["seq_len"])
+        windows, idx = symbol_windows(compute_features(loaded.frame, spec), spec.names, meta["seq_len"])
+        index = [{"symbol": s, "timestamp": t.isoformat()} for s, t in idx.iter_rows()]
+    report, _ = check_parity(run_dir, model_bytes, windows, atol, index)
+    if report_path is not None:
+        doc = {"bundle": bundle_path.name, "data": str(data) if data else "test segment", **report.to_dict()}
+        atomic_write_bytes(report_path, (json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n").encode(),
+                           overwrite=True)
+    return report

@@ -1,12 +1,11 @@
-"""`score`: the TensorFlow-free scorer CLI, and the one place where errors become exit codes.
-
-Commands (run, verify, inspect) arrive with the export and scoring work; the
-entry point and the error handling exist now.
-"""
+"""`score`: the TensorFlow-free scorer CLI, and the one place where errors become exit codes."""
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -32,6 +31,38 @@ def _root(
     if version:
         typer.echo(f"score (signalpack) {__version__}")
         raise typer.Exit(0)
+
+
+BundleArg = Annotated[Path, typer.Argument(help="A signalpack .onnx bundle.")]
+
+
+@app.command()
+def verify(bundle: BundleArg) -> None:
+    """Check a bundle: manifest vs schema and graph, then rerun its golden vectors.
+
+    Exit 0 ok, 1 the golden vectors do not reproduce, 2 unreadable or invalid bundle.
+    """
+    from score.bundle import load_bundle, verify_bundle
+
+    b = load_bundle(bundle)
+    report = verify_bundle(b)
+    for line in report.lines():
+        typer.echo(line)
+    report.raise_if_failed(b.path.name)
+    typer.echo(f"OK: {b.path.name} (model id {b.model_id}) reproduces its {report.count} golden vectors")
+
+
+@app.command()
+def inspect(
+    bundle: BundleArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (includes the full manifest).")] = False,
+) -> None:
+    """Show a bundle's manifest summary, interface, size and sha256."""
+    from score.bundle import inspect_bundle, load_bundle
+    from score.describe import describe
+
+    summary = inspect_bundle(load_bundle(bundle))
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else describe(summary))
 
 
 def run_app(application: typer.Typer, prog: str) -> None:

@@ -8,9 +8,10 @@ training), so windows never cross a symbol or segment boundary.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["position_in_group", "window_ends", "build_windows"]
+__all__ = ["position_in_group", "window_ends", "build_windows", "symbol_windows"]
 
 
 def position_in_group(groups: np.ndarray) -> np.ndarray:
@@ -46,3 +47,16 @@ def build_windows(x: np.ndarray, ends: np.ndarray, seq_len: int) -> np.ndarray:
         return np.zeros((0, seq_len, n_features), dtype=np.float32)
     view = sliding_window_view(x, (seq_len, n_features))[:, 0]
     return np.ascontiguousarray(view[np.asarray(ends) - (seq_len - 1)])
+
+
+def symbol_windows(features: pl.DataFrame, names: list[str], seq_len: int) -> tuple[np.ndarray, pl.DataFrame]:
+    """All windows of a feature frame (warm-up already dropped), per symbol.
+
+    features : (symbol, timestamp)-sorted output of ``compute_features``.
+    Returns raw float32 windows (n, seq_len, n_features) and the rows they end on
+    (symbol, timestamp), in the same order.
+    """
+    groups = features.get_column("symbol").rle_id().to_numpy()
+    ends = window_ends(groups, seq_len)
+    x = features.select(names).to_numpy().astype(np.float32)
+    return build_windows(x, ends, seq_len), features.select("symbol", "timestamp")[ends]

@@ -13,7 +13,7 @@ from score.cli import run_app
 
 app = typer.Typer(
     name="signalpack",
-    help="Train the SELL/HOLD/BUY LSTM ensemble (and, later, export it to one ONNX bundle).",
+    help="Train the SELL/HOLD/BUY LSTM ensemble, export it to one ONNX bundle, check parity.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -48,6 +48,71 @@ def train(
     result = train_run(data, cfg, out)
     typer.echo(summary_table(result.metadata))
     typer.echo(f"run directory: {result.run_dir}  ({result.metadata['seconds']} s)")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `signalpack train`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Bundle path (default RUN_DIR/bundle.onnx).")] = None,
+    opset: Annotated[int, typer.Option("--opset", help="Default-domain ONNX opset (14..19).")] = 17,
+    atol: Annotated[float, typer.Option("--atol", help="Parity tolerance (max abs diff).")] = 1e-5,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle.")] = False,
+) -> None:
+    """Export RUN_DIR to one .onnx bundle; refuses to write it if the parity gate fails."""
+    from export.exporter import export_run
+
+    result = export_run(run_dir, out, opset=opset, atol=atol, overwrite=overwrite)
+    for line in result.report.lines():
+        typer.echo(line)
+    typer.echo(f"bundle: {result.bundle}  {result.size:,} bytes  sha256 {result.sha256}  ({result.seconds} s)")
+    typer.echo(f"parity report: {result.report_path}")
+
+
+@app.command()
+def parity(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory the bundle was exported from.")],
+    bundle: Annotated[Path, typer.Argument(help="The .onnx bundle.")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="Check all windows of this OHLCV file instead of the test segment.")] = None,
+    atol: Annotated[float, typer.Option("--atol", help="Tolerance (max abs diff).")] = 1e-5,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Keras ensemble vs onnxruntime on every test window (or every window of --data). Exit 1 on failure."""
+    from export.parity import run_parity
+
+    result = run_parity(run_dir, bundle, data=data, atol=atol, report_path=report)
+    for line in result.lines():
+        typer.echo(line)
+    result.raise_if_failed()
+
+
+@app.command()
+def demo(
+    data: Annotated[Optional[Path], typer.Argument(help="OHLCV file; default: embedded S&P 500.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory to create.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Max epochs per member.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
+) -> None:
+    """The main job end to end: train → export (with parity) → verify → inspect."""
+    from export.exporter import export_run
+    from score.bundle import inspect_bundle, load_bundle, verify_bundle
+    from score.describe import describe
+    from train.config import TrainConfig
+    from train.pipeline import train_run
+    from train.report import summary_table
+
+    _console_logging(quiet)
+    run = train_run(data, TrainConfig().with_overrides(model__max_epochs=epochs), out)
+    typer.echo(summary_table(run.metadata))
+    typer.echo(f"run directory: {run.run_dir}\n")
+    exported = export_run(run.run_dir)
+    for line in exported.report.lines():
+        typer.echo(line)
+    typer.echo(f"bundle: {exported.bundle} ({exported.size:,} bytes, {exported.seconds} s)\n")
+    bundle = load_bundle(exported.bundle)
+    verified = verify_bundle(bundle)
+    verified.raise_if_failed(bundle.path.name)
+    typer.echo(f"verify: OK, {verified.count} golden vectors reproduce\n")
+    typer.echo(describe(inspect_bundle(bundle)))
 
 
 def _console_logging(quiet: bool) -> None:

@@ -1,0 +1,256 @@
+"""Load a signalpack bundle safely, check its manifest, and verify its golden vectors.
+
+Loading order matters for safety: the file is read and its protobuf scanned
+*before* onnxruntime sees it, so a bundle that points at external data (a path
+the runtime would open), carries oversized metadata or is truncated is refused
+without touching anything else. The session is then built from the bytes
+already read; no path found inside a bundle is ever opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from schemas import SchemaError, validate
+from score.errors import BundleError, VerifyMismatch
+from score.features import FeatureSpec, check_spec
+from score.golden import GOLDEN_KEY, MANIFEST_KEY, decode_arrays
+from score.protobuf import ModelInfo, ProtobufError, scan_model
+
+__all__ = [
+    "SUPPORTED_FORMAT_VERSIONS", "MAX_BUNDLE_BYTES", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
+    "VerifyReport", "verify_bundle", "inspect_bundle",
+]
+
+SUPPORTED_FORMAT_VERSIONS = (1,)
+MAX_BUNDLE_BYTES = 512 * 2**20
+MAX_METADATA_BYTES = 8 * 2**20
+OUTPUTS = ("probabilities", "signal", "confidence", "member_probabilities")
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: its onnxruntime session, manifest and identity."""
+
+    path: Path
+    sha256: str
+    size: int
+    info: ModelInfo
+    manifest: dict[str, Any]
+    session: Any
+
+    @property
+    def model_id(self) -> str:
+        return self.sha256[:12]
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.manifest["seq_len"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["confidence_threshold"])
+
+    def feature_spec(self) -> FeatureSpec:
+        """The bundle's FeatureSpec, refused if this code cannot reproduce it exactly."""
+        try:
+            return check_spec(self.manifest["feature_spec"])
+        except ValueError as exc:
+            raise BundleError(f"{self.path.name}: {exc}") from exc
+
+    def golden(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        key = self.manifest["golden"]["metadata_key"]
+        raw = self.info.metadata.get(key)
+        if raw is None:
+            raise BundleError(f"{self.path.name}: no golden vectors under metadata key {key!r}")
+        try:
+            doc = json.loads(raw)
+            return decode_arrays(doc["inputs"]), decode_arrays(doc["outputs"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"{self.path.name}: golden vectors are unreadable ({exc})") from exc
+
+    def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        outs = self.session.run(list(OUTPUTS), {"features": np.ascontiguousarray(features, dtype=np.float32)})
+        return dict(zip(OUTPUTS, outs, strict=True))
+
+
+def read_bundle_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise BundleError(f"{path}: no such bundle")
+    if path.is_dir():
+        raise BundleError(f"{path}: is a directory, expected an .onnx bundle")
+    size = path.stat().st_size
+    if size == 0:
+        raise BundleError(f"{path.name}: the bundle is empty (0 bytes)")
+    if size > MAX_BUNDLE_BYTES:
+        raise BundleError(f"{path.name}: {size} bytes is over the {MAX_BUNDLE_BYTES} byte limit for a bundle")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{path}: cannot read the bundle ({exc.strerror})") from exc
+
+
+def parse_manifest(info: ModelInfo, name: str) -> dict[str, Any]:
+    """The manifest, checked: present, JSON, a known format version, valid against the schema."""
+    raw = info.metadata.get(MANIFEST_KEY)
+    if raw is None:
+        raise BundleError(f"{name}: no signalpack manifest (metadata key {MANIFEST_KEY!r}); "
+                          "is this a signalpack bundle?")
+    try:
+        manifest = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{name}: the manifest is not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{name}: the manifest is not a JSON object")
+    version = manifest.get("format_version")
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise BundleError(
+            f"{name}: manifest format version {version!r} is not supported by this scorer "
+            f"(supports {list(SUPPORTED_FORMAT_VERSIONS)}); upgrade signalpack"
+        )
+    try:
+        validate(manifest, "manifest")
+    except SchemaError as exc:
+        raise BundleError(f"{name}: the manifest does not match its schema: {exc}") from exc
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike[str], threads: int = 0) -> Bundle:
+    """Read, scan, check and open a bundle with onnxruntime (CPU)."""
+    path = Path(path)
+    data = read_bundle_bytes(path)
+    name = path.name
+    try:
+        info = scan_model(data)
+    except ProtobufError as exc:
+        raise BundleError(f"{name}: not a readable ONNX model, truncated or corrupt ({exc})") from exc
+    if not info.has_graph or not info.ir_version:
+        raise BundleError(f"{name}: not an ONNX model (no graph or IR version)")
+    if info.external_tensors:
+        raise BundleError(f"{name}: references external data files ({info.external_tensors} tensors); "
+                          "signalpack bundles must be self-contained")
+    if info.metadata_bytes > MAX_METADATA_BYTES:
+        raise BundleError(f"{name}: {info.metadata_bytes} bytes of metadata is over the "
+                          f"{MAX_METADATA_BYTES} byte limit")
+    manifest = parse_manifest(info, name)
+    _check_graph_against_manifest(info, manifest, name)
+    session = _session(data, name, threads)
+    _check_session_against_manifest(session, manifest, name)
+    return Bundle(path, hashlib.sha256(data).hexdigest(), len(data), info, manifest, session)
+
+
+def _session(data: bytes, name: str, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(f"{name}: onnxruntime cannot load the graph ({first})") from exc
+
+
+def _check_graph_against_manifest(info: ModelInfo, manifest: dict[str, Any], name: str) -> None:
+    if info.inputs != ["features"] or sorted(info.outputs) != sorted(OUTPUTS):
+        raise BundleError(f"{name}: graph inputs {info.inputs} / outputs {info.outputs} are not a "
+                          f"signalpack bundle's (features → {', '.join(OUTPUTS)})")
+    if info.ir_version != manifest["ir_version"] or info.opsets.get("", 0) != manifest["opset"]:
+        raise BundleError(f"{name}: graph IR {info.ir_version} / opset {info.opsets.get('')} differ from "
+                          f"the manifest's ({manifest['ir_version']} / {manifest['opset']})")
+    if len(manifest["feature_spec"]["features"]) != manifest["n_features"]:
+        raise BundleError(f"{name}: the manifest's FeatureSpec has {len(manifest['feature_spec']['features'])} "
+                          f"features but n_features is {manifest['n_features']}")
+
+
+def _check_session_against_manifest(session: Any, manifest: dict[str, Any], name: str) -> None:
+    inp = session.get_inputs()[0]
+    shape = list(inp.shape)
+    want = [manifest["seq_len"], manifest["n_features"]]
+    if inp.type != "tensor(float)" or len(shape) != 3 or shape[1:] != want:
+        raise BundleError(f"{name}: graph input 'features' is {inp.type} {shape}; the manifest says "
+                          f"float32 [batch, {want[0]}, {want[1]}]")
+    outs = {o.name: o for o in session.get_outputs()}
+    m = manifest["ensemble"]["members"]
+    mp = list(outs["member_probabilities"].shape)
+    if len(mp) != 3 or mp[1:] != [m, 3]:
+        raise BundleError(f"{name}: graph output member_probabilities is {mp}; the manifest says [batch, {m}, 3]")
+
+
+@dataclass
+class VerifyReport:
+    atol: float
+    count: int
+    max_abs_diff: dict[str, float]
+    signal_mismatches: int
+
+    @property
+    def passed(self) -> bool:
+        return self.signal_mismatches == 0 and all(v <= self.atol for v in self.max_abs_diff.values())
+
+    def raise_if_failed(self, name: str) -> None:
+        if self.passed:
+            return
+        worst = max(self.max_abs_diff, key=lambda k: self.max_abs_diff[k])
+        raise VerifyMismatch(
+            f"{name}: golden vectors do not reproduce: {worst} max abs diff "
+            f"{self.max_abs_diff[worst]:.3g} > atol {self.atol:g}, {self.signal_mismatches} signal "
+            "mismatches; the bundle is corrupt or this runtime computes differently"
+        )
+
+    def lines(self) -> list[str]:
+        out = [f"{'✓' if v <= self.atol else '✗'} {k:<22} max abs diff {v:.3g} (atol {self.atol:g})"
+               for k, v in self.max_abs_diff.items()]
+        out.append(f"{'✓' if not self.signal_mismatches else '✗'} {'signal':<22} "
+                   f"{self.signal_mismatches} of {self.count} differ beyond a tie")
+        return out
+
+
+def verify_bundle(bundle: Bundle) -> VerifyReport:
+    """Rerun the golden vectors and compare (``report.raise_if_failed`` turns a miss into exit 1)."""
+    inputs, expected = bundle.golden()
+    feats = inputs.get("features")
+    if feats is None or feats.ndim != 3 or feats.shape[1:] != (bundle.seq_len, bundle.manifest["n_features"]):
+        raise BundleError(f"{bundle.path.name}: golden inputs do not match the manifest's window shape")
+    got = bundle.run(feats)
+    atol = float(bundle.manifest["golden"]["atol"])
+    diffs = {}
+    for k in ("probabilities", "confidence", "member_probabilities"):
+        if expected[k].shape != got[k].shape:
+            raise VerifyMismatch(f"{bundle.path.name}: {k} has shape {list(got[k].shape)}, "
+                                 f"golden vectors expect {list(expected[k].shape)}")
+        diffs[k] = float(np.abs(expected[k].astype(np.float64) - got[k]).max(initial=0.0))
+    top2 = np.sort(expected["probabilities"], axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > atol
+    mismatches = int(((expected["signal"] != got["signal"]) & clear).sum())
+    return VerifyReport(atol, len(feats), diffs, mismatches)
+
+
+def inspect_bundle(bundle: Bundle) -> dict[str, Any]:
+    """What ``score inspect`` shows: the manifest plus the graph's identity and interface."""
+    def io(items: list[Any]) -> list[dict[str, Any]]:
+        return [{"name": x.name, "type": x.type, "shape": [d if isinstance(d, int) else str(d) for d in x.shape]}
+                for x in items]
+
+    return {
+        "file": bundle.path.name,
+        "size_bytes": bundle.size,
+        "sha256": bundle.sha256,
+        "model_id": bundle.model_id,
+        "producer": f"{bundle.info.producer_name} {bundle.info.producer_version}".strip(),
+        "model_version": bundle.info.model_version,
+        "ir_version": bundle.info.ir_version,
+        "opsets": bundle.info.opsets,
+        "graph": {"inputs": io(bundle.session.get_inputs()), "outputs": io(bundle.session.get_outputs()),
+                  "ops": {op: bundle.info.op_types.count(op) for op in sorted(set(bundle.info.op_types))}},
+        "manifest": bundle.manifest,
+    }
