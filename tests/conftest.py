@@ -30,3 +30,12 @@ def tiny_run(tmp_path_factory, tiny_config):
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train_run(SP500, tiny_config, out)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory):
+    """The tiny run exported once (parity gate included)."""
+    from export.exporter import export_run
+
+    out = tmp_path_factory.mktemp("bundles") / "tiny.onnx"
+    return export_run(tiny_run.run_dir, out)

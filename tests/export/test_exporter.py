@@ -1,0 +1,146 @@
+"""Export of a tiny trained run: parity, graph structure, reproducibility, manifest, edge numerics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import jsonschema
+import numpy as np
+import onnx
+import polars as pl
+import pytest
+
+from export.compose import IR_VERSION
+from export.exporter import export_run, select_golden
+from export.parity import run_parity
+from schemas import load_schema, validate
+from score.errors import ConfigError, ExportError, ParityError, RunDirError
+from score.golden import MANIFEST_KEY
+from tests.conftest import GOOG
+from train.rundir import TEST_WINDOWS
+
+
+def _model(path):
+    return onnx.load(str(path))
+
+
+def test_parity_passes_on_every_test_window(tiny_export, tiny_run):
+    r = tiny_export.report
+    n_test = len(np.load(tiny_run.run_dir / TEST_WINDOWS))
+    assert r.passed and r.n_windows == n_test
+    assert r.max_abs_diff <= 1e-5
+    assert r.label_agreement == 1.0
+    assert len(r.members) == 3
+    report = json.loads(tiny_export.report_path.read_text())
+    assert report["passed"] and report["sha256"] == tiny_export.sha256
+    assert len(report["worst_windows"]) == 5 and "timestamp" in report["worst_windows"][0]
+
+
+def test_graph_is_one_fused_lstm_per_member_and_portable(tiny_export):
+    m = _model(tiny_export.bundle)
+    onnx.checker.check_model(m, full_check=True)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("LSTM") == 3
+    assert not {"Loop", "Scan", "If"} & set(ops) and not any(op.startswith("Cudnn") for op in ops)
+    assert ops[:2] == ["Sub", "Div"]  # the scaler, in skl2onnx's broadcastable form
+    assert m.ir_version == IR_VERSION <= 9
+    assert {o.domain: o.version for o in m.opset_import} == {"": 17}
+    assert [i.name for i in m.graph.input] == ["features"]
+    assert [o.name for o in m.graph.output] == ["probabilities", "signal", "confidence", "member_probabilities"]
+    assert m.producer_name == "signalpack" and m.doc_string and m.model_version > 0
+    assert tiny_export.size < 2 * 2**20
+
+
+def test_reexport_is_byte_identical(tiny_run, tiny_export, tmp_path):
+    again = export_run(tiny_run.run_dir, tmp_path / "again.onnx")
+    assert again.sha256 == tiny_export.sha256
+    assert (tmp_path / "again.onnx").read_bytes() == tiny_export.bundle.read_bytes()
+
+
+def test_manifest_matches_schema_and_run(tiny_export, tiny_run):
+    m = _model(tiny_export.bundle)
+    props = {p.key: p.value for p in m.metadata_props}
+    manifest = json.loads(props[MANIFEST_KEY])
+    jsonschema.validate(manifest, load_schema("manifest"))
+    validate(manifest, "manifest")
+    meta = tiny_run.metadata
+    assert manifest["created_at"] == meta["created_at"]  # the run's time, not the export's
+    assert manifest["ensemble"]["weights"] == meta["ensemble"]["weights"]
+    assert manifest["ensemble"]["learning_rates"] == [1e-3, 5e-4, 2e-3]
+    assert manifest["feature_spec"] == json.loads((tiny_run.run_dir / "feature_spec.json").read_text())
+    assert manifest["scaler"]["mean"] == json.loads((tiny_run.run_dir / "scaler.json").read_text())["mean"]
+    assert manifest["metrics"]["baselines"]["majority"]["accuracy"] == meta["metrics"]["baselines"]["majority"]["accuracy"]
+    assert manifest["parity"]["passed"] and manifest["golden"]["count"] == 32
+    assert manifest["training_data"]["sha256"] == meta["data"]["sha256"]
+
+
+def test_golden_selection_covers_every_predicted_class():
+    signal = np.array([1] * 100 + [0] * 3 + [2] * 40)
+    g = select_golden(signal, 32)
+    assert len(g) == 32 and len(set(g.tolist())) == 32 and (np.diff(g) > 0).all()
+    assert set(signal[g].tolist()) == {0, 1, 2} and (signal[g] == 0).sum() == 3
+    np.testing.assert_array_equal(g, select_golden(signal, 32))
+    assert len(select_golden(np.array([1, 1, 2]), 32)) == 3
+
+
+def test_constant_feature_does_not_break_parity(tiny_run, tiny_export, tmp_path):
+    """Zero volume everywhere makes the volume z-scores constant (0): parity must still hold."""
+    frame = pl.read_csv(GOOG).with_columns(pl.lit(0).alias("Volume"))
+    path = tmp_path / "goog_zero_volume.csv"
+    frame.write_csv(path)
+    report = run_parity(tiny_run.run_dir, tiny_export.bundle, data=path)
+    assert report.passed and report.n_windows > 2000
+    assert report.max_abs_diff <= 1e-5
+
+
+def test_constant_training_feature_gets_unit_scale():
+    from train.scaler import fit_scaler
+
+    x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    x[:, 1] = 0.0
+    s = fit_scaler(x, ["a", "b", "c"])
+    assert s.scale[1] == 1.0 and np.isfinite(s.transform(x)).all()
+
+
+def test_parity_failure_is_reported(tiny_run, tiny_export):
+    from export.parity import compare
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=20).astype(np.float32)
+    ref = {"probabilities": p, "signal": p.argmax(1), "confidence": p.max(1), "member_probabilities": p[:, None, :]}
+    q = p.copy()
+    q[3] += np.array([1e-3, -1e-3, 0], np.float32)
+    got = {"probabilities": q, "signal": q.argmax(1), "confidence": q.max(1), "member_probabilities": q[:, None, :]}
+    r = compare(ref, got, 1e-5)
+    assert not r.passed and r.worst[0]["window"] == 3
+    with pytest.raises(ParityError, match="probabilities: max abs diff 0.001"):
+        r.raise_if_failed()
+
+
+def test_export_refuses_bad_run_dirs(tiny_run, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run.run_dir, broken)
+    (broken / "member_1.keras").unlink()
+    with pytest.raises(RunDirError, match="missing member file member_1.keras"):
+        export_run(broken, tmp_path / "x.onnx")
+    (broken / "member_1.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(RunDirError, match="member_1.keras: not a loadable Keras model"):
+        export_run(broken, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+    with pytest.raises(ConfigError, match="--opset 21 is out of range"):
+        export_run(tiny_run.run_dir, tmp_path / "y.onnx", opset=21)
+
+
+def test_loop_graphs_are_refused():
+    from export.convert import check_member_ops
+
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Loop", ["a", "b"], ["c"])], "g", [], [])
+    with pytest.raises(ExportError, match="Loop instead of one fused ONNX LSTM"):
+        check_member_ops(onnx.helper.make_model(graph), "member_0.keras")
+
+
+def test_bundle_sha_is_reported(tiny_export):
+    assert hashlib.sha256(tiny_export.bundle.read_bytes()).hexdigest() == tiny_export.sha256
