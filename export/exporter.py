@@ -175,6 +175,7 @@ def export_run(
 
     started = time.monotonic()
     run_dir = Path(run_dir)
+    check_run_dir(run_dir)
     out = Path(out) if out is not None else run_dir / "bundle.onnx"
     report_path = out.with_name(out.name.removesuffix(".onnx") + ".parity.json")
     for p in (out, report_path):
@@ -184,10 +185,8 @@ def export_run(
         raise ConfigError(f"{out}: output folder {out.parent} does not exist")
 
     model, manifest, ref = build_bundle(run_dir, opset)
-    from score import __version__ as version
-
     model.producer_name = "signalpack"
-    model.producer_version = version
+    model.producer_version = __version__
     model.model_version = int("".join(ch for ch in manifest["created_at"] if ch.isdigit())[:14])
     model.doc_string = (
         "signalpack SELL/HOLD/BUY LSTM ensemble. Input 'features' float32 [batch, seq_len, n_features]: "
