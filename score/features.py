@@ -44,6 +44,7 @@ __all__ = [
     "FeatureSpec",
     "default_feature_spec",
     "compute_features",
+    "feature_columns",
     "check_spec",
     "FEATURE_KINDS",
 ]
@@ -60,94 +61,127 @@ def _wsum(e: pl.Expr, n: int) -> pl.Expr:
     return reduce(add, (e.shift(i) for i in range(n)))
 
 
-def _wmean(e: pl.Expr, n: int) -> pl.Expr:
-    return _wsum(e, n) / n
-
-
-def _wstd(e: pl.Expr, n: int) -> pl.Expr:
-    """Sample standard deviation (ddof=1) over the current and n-1 previous values."""
-    m = _wmean(e, n)
-    return (reduce(add, ((e.shift(i) - m) ** 2 for i in range(n))) / (n - 1)).sqrt()
-
-
 def _safe_div(num: pl.Expr, den: pl.Expr, default: float) -> pl.Expr:
     """num / den, or ``default`` where den is zero (zero-range bars, constant volume)."""
     return pl.when(den > 0).then(num / den).otherwise(pl.lit(default))
 
 
 _C, _O, _H, _L, _V = (pl.col(c) for c in ("close", "open", "high", "low", "volume"))
-_R1 = (_C / _C.shift(1)).log()
-_LOGV = _V.log1p()
+
+# Per-row helper series, computed once (stage 0).
+_BASE: dict[str, pl.Expr] = {
+    "r1": (_C / _C.shift(1)).log(),
+    "logv": _V.log1p(),
+    "gain": (_C - _C.shift(1)).clip(lower_bound=0.0),
+    "loss": (_C.shift(1) - _C).clip(lower_bound=0.0),
+    "tr": pl.max_horizontal(_H - _L, (_H - _C.shift(1)).abs(), (_L - _C.shift(1)).abs()),
+}
+
+
+class _Plan:
+    """Named intermediate columns, materialised in stages so each is computed once.
+
+    stage 0: helper series (_BASE); stage 1: window sums and means; stage 2:
+    standard deviations (which read the stage-1 means). Feature expressions then
+    read these columns by name, so a 20-bar std costs 2 × 20 shifted adds, not 20².
+    """
+
+    def __init__(self) -> None:
+        self.stages: list[dict[str, pl.Expr]] = [{}, {}, {}]
+
+    def _src(self, col: str) -> pl.Expr:
+        if col in _BASE:
+            self.stages[0].setdefault(f"__{col}", _BASE[col])
+            return pl.col(f"__{col}")
+        return pl.col(col)
+
+    def base(self, col: str) -> pl.Expr:
+        return self._src(col)
+
+    def sum(self, col: str, n: int) -> pl.Expr:
+        name = f"__sum_{col}_{n}"
+        self.stages[1].setdefault(name, _wsum(self._src(col), n))
+        return pl.col(name)
+
+    def mean(self, col: str, n: int) -> pl.Expr:
+        name = f"__mean_{col}_{n}"
+        self.stages[1].setdefault(name, _wsum(self._src(col), n) / n)
+        return pl.col(name)
+
+    def std(self, col: str, n: int) -> pl.Expr:
+        """Sample standard deviation (ddof=1) over the current and n-1 previous values."""
+        name = f"__std_{col}_{n}"
+        if name not in self.stages[2]:
+            m = self.mean(col, n)
+            x = self._src(col)
+            self.stages[2][name] = (reduce(add, ((x.shift(i) - m) ** 2 for i in range(n))) / (n - 1)).sqrt()
+        return pl.col(name)
 
 
 # --------------------------------------------------------------------------- kinds
-# Each kind: (expression builder, look-back function, description). Look-backs
-# are derived from the parameters, so a spec cannot claim a shorter one.
+# Each kind: (expression builder over a plan, look-back function, description).
+# Look-backs are derived from the parameters, so a spec cannot claim a shorter one.
 
 
-def _log_return(n: int) -> pl.Expr:
+def _log_return(p: _Plan, n: int) -> pl.Expr:
     return (_C / _C.shift(n)).log()
 
 
-def _volatility(n: int) -> pl.Expr:
-    return _wstd(_R1, n)
+def _volatility(p: _Plan, n: int) -> pl.Expr:
+    return p.std("r1", n)
 
 
-def _close_to_sma(n: int) -> pl.Expr:
-    return _C / _wmean(_C, n) - 1.0
+def _close_to_sma(p: _Plan, n: int) -> pl.Expr:
+    return _C / p.mean("close", n) - 1.0
 
 
-def _sma_ratio(fast: int, slow: int) -> pl.Expr:
-    return _wmean(_C, fast) / _wmean(_C, slow) - 1.0
+def _sma_ratio(p: _Plan, fast: int, slow: int) -> pl.Expr:
+    return p.mean("close", fast) / p.mean("close", slow) - 1.0
 
 
-def _bar_range() -> pl.Expr:
+def _bar_range(p: _Plan) -> pl.Expr:
     return (_H - _L) / _C
 
 
-def _close_location() -> pl.Expr:
+def _close_location(p: _Plan) -> pl.Expr:
     return _safe_div(_C - _L, _H - _L, 0.5)
 
 
-def _gap() -> pl.Expr:
+def _gap(p: _Plan) -> pl.Expr:
     return (_O / _C.shift(1)).log()
 
 
-def _body() -> pl.Expr:
+def _body(p: _Plan) -> pl.Expr:
     return (_C / _O).log()
 
 
-def _upper_shadow() -> pl.Expr:
+def _upper_shadow(p: _Plan) -> pl.Expr:
     return (_H - pl.max_horizontal(_O, _C)) / _C
 
 
-def _lower_shadow() -> pl.Expr:
+def _lower_shadow(p: _Plan) -> pl.Expr:
     return (pl.min_horizontal(_O, _C) - _L) / _C
 
 
-def _volume_zscore(n: int) -> pl.Expr:
-    return _safe_div(_LOGV - _wmean(_LOGV, n), _wstd(_LOGV, n), 0.0)
+def _volume_zscore(p: _Plan, n: int) -> pl.Expr:
+    return _safe_div(p.base("logv") - p.mean("logv", n), p.std("logv", n), 0.0)
 
 
-def _rsi(n: int) -> pl.Expr:
+def _rsi(p: _Plan, n: int) -> pl.Expr:
     """Cutler's RSI (simple averages: finite look-back, unlike Wilder's), centred: RSI/100 - 0.5."""
-    diff = _C - _C.shift(1)
-    gain = _wsum(diff.clip(lower_bound=0.0), n)
-    loss = _wsum((-diff).clip(lower_bound=0.0), n)
+    gain, loss = p.sum("gain", n), p.sum("loss", n)
     return _safe_div(gain, gain + loss, 0.5) - 0.5
 
 
-def _bollinger_position(n: int, k: float) -> pl.Expr:
-    return _safe_div(_C - _wmean(_C, n), k * _wstd(_C, n), 0.0)
+def _bollinger_position(p: _Plan, n: int, k: float) -> pl.Expr:
+    return _safe_div(_C - p.mean("close", n), k * p.std("close", n), 0.0)
 
 
-def _atr(n: int) -> pl.Expr:
-    prev = _C.shift(1)
-    tr = pl.max_horizontal(_H - _L, (_H - prev).abs(), (_L - prev).abs())
-    return _wmean(tr, n) / _C
+def _atr(p: _Plan, n: int) -> pl.Expr:
+    return p.mean("tr", n) / _C
 
 
-def _stochastic(n: int) -> pl.Expr:
+def _stochastic(p: _Plan, n: int) -> pl.Expr:
     lo = _L.rolling_min(n)  # min/max are exact whatever the start
     hi = _H.rolling_max(n)
     return _safe_div(_C - lo, hi - lo, 0.5)
@@ -198,8 +232,9 @@ class FeatureDef:
         items = tuple(sorted(params.items()))
         return cls(name, kind, items, FEATURE_KINDS[kind].lookback(**params))
 
-    def expr(self) -> pl.Expr:
-        return FEATURE_KINDS[self.kind].build(**dict(self.params)).alias(self.name)
+    def expr(self, plan: _Plan) -> pl.Expr:
+        """This feature as an expression over ``plan``'s intermediate columns."""
+        return FEATURE_KINDS[self.kind].build(plan, **dict(self.params)).alias(self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -316,6 +351,19 @@ def check_spec(spec: Mapping[str, Any]) -> FeatureSpec:
 # --------------------------------------------------------------------------- compute
 
 
+def feature_columns(frame: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
+    """Add the spec's feature columns (float64) to every row, warm-up rows included (null or partial)."""
+    plan = _Plan()
+    feats = [f.expr(plan) for f in spec.features]
+    out = frame
+    helpers: list[str] = []
+    for stage in plan.stages:
+        if stage:
+            out = out.with_columns(**stage)
+            helpers += list(stage)
+    return out.with_columns(feats).drop(helpers)
+
+
 def compute_features(frame: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     """Add the spec's feature columns (float64) and drop each symbol's warm-up rows.
 
@@ -323,8 +371,4 @@ def compute_features(frame: pl.DataFrame, spec: FeatureSpec) -> pl.DataFrame:
     Returns the input columns plus one column per feature, in spec order, with
     the first ``spec.lookback`` rows of every symbol removed.
     """
-    lookback = spec.lookback
-    return (
-        frame.with_columns([f.expr() for f in spec.features])
-        .filter(pl.int_range(pl.len()).over("symbol") >= lookback)
-    )
+    return feature_columns(frame, spec).filter(pl.int_range(pl.len()).over("symbol") >= spec.lookback)

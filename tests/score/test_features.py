@@ -17,6 +17,7 @@ from score.features import (
     check_spec,
     compute_features,
     default_feature_spec,
+    feature_columns,
 )
 from score.io import load_ohlcv
 from tests.conftest import EURUSD, GOOG, SP500
@@ -85,7 +86,7 @@ def test_recorded_lookback_is_exact(sp500, feature):
     one = FeatureSpec(FEATURE_SET_VERSION, (feature,))
 
     def value_at_t(f: pl.DataFrame) -> float:
-        return f.with_columns(feature.expr()).get_column(feature.name)[t]
+        return feature_columns(f, one).get_column(feature.name)[t]
 
     base = value_at_t(frame)
     assert value_at_t(_perturb(frame, t - feature.lookback - 1)) == base
