@@ -3,9 +3,14 @@ in a separate environment that has nothing of signalpack: only onnxruntime and n
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import venv
+from pathlib import Path
+
+import pytest
 
 CONSUMER = r'''
 import base64, json, sys
@@ -44,3 +49,25 @@ def test_golden_vectors_reproduce_in_onnxruntime_1_16(tiny_export, tmp_path_fact
     # signalpack itself is not importable there: the bundle alone is enough
     r = subprocess.run([str(py), "-c", "import score"], capture_output=True, text=True, cwd=env)
     assert r.returncode != 0 and sys.prefix != str(env)
+
+
+@pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="needs Node.js and npm")
+def test_golden_vectors_reproduce_in_onnxruntime_node(tiny_export, tmp_path_factory):
+    """Another language binding: onnxruntime-node 1.30 (refuses IR version 14, which onnx 1.23 writes by default)."""
+    import json
+
+    import onnx
+
+    work = tmp_path_factory.mktemp("ortnode")
+    subprocess.run(["npm", "install", "--ignore-scripts", "--no-audit", "--no-fund", "onnxruntime-node@1.30.0"],
+                   cwd=work, check=True, capture_output=True, timeout=600)
+    m = onnx.load(str(tiny_export.bundle))
+    golden = work / "golden.json"
+    golden.write_text({p.key: p.value for p in m.metadata_props}["signalpack.golden"])
+    script = Path(__file__).with_name("ort_node_consumer.js")
+    r = subprocess.run(["node", str(script), str(tiny_export.bundle), str(golden)], cwd=work,
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "NODE_PATH": str(work / "node_modules")})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["n"] == 32 and out["signal_equal"] and out["max_abs_diff"] <= 1e-5
