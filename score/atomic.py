@@ -13,7 +13,7 @@ from pathlib import Path
 
 from score.errors import OutputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "TMP_MARK"]
+__all__ = ["atomic_path", "atomic_write_bytes", "clean_stale", "TMP_MARK"]
 
 TMP_MARK = ".signalpack-tmp-"
 
@@ -56,3 +56,32 @@ def atomic_path(dest: str | os.PathLike[str], overwrite: bool = False) -> Iterat
 def atomic_write_bytes(dest: str | os.PathLike[str], data: bytes, overwrite: bool = False) -> None:
     with atomic_path(dest, overwrite) as tmp:
         tmp.write_bytes(data)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(dest: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files and folders left beside ``dest`` by killed runs (dead pids only)."""
+    import shutil
+
+    dest = Path(dest)
+    removed = []
+    for p in dest.parent.glob(f"{TMP_MARK}*-{dest.name}*"):
+        pid_text = p.name[len(TMP_MARK):].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed

@@ -25,7 +25,7 @@ from score.golden import GOLDEN_KEY, MANIFEST_KEY, decode_arrays
 from score.protobuf import ModelInfo, ProtobufError, scan_model
 
 __all__ = [
-    "SUPPORTED_FORMAT_VERSIONS", "MAX_BUNDLE_BYTES", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
+    "SUPPORTED_FORMAT_VERSIONS", "MAX_BUNDLE_BYTES", "DEFAULT_BUNDLE", "resolve_model", "read_bundle_bytes", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
     "VerifyReport", "verify_bundle", "inspect_bundle",
 ]
 
@@ -79,6 +79,19 @@ class Bundle:
     def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
         outs = self.session.run(list(OUTPUTS), {"features": np.ascontiguousarray(features, dtype=np.float32)})
         return dict(zip(OUTPUTS, outs, strict=True))
+
+
+DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.onnx"
+
+
+def resolve_model(model: str | os.PathLike[str] | None) -> Path:
+    """--model, else $SCORE_MODEL, else the default bundle shipped inside the package."""
+    if model is not None:
+        return Path(model)
+    env = os.environ.get("SCORE_MODEL")
+    if env:
+        return Path(env)
+    return DEFAULT_BUNDLE
 
 
 def read_bundle_bytes(path: Path) -> bytes:

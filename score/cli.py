@@ -65,6 +65,33 @@ def inspect(
     typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else describe(summary))
 
 
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome.")],
+    model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output parquet (default: <input stem>.signals.parquet beside the input).")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="onnxruntime intra-op threads (0: one per core).", min=0)] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per onnxruntime call.", min=1)] = 2048,
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Input rows per chunk (bounds memory).", min=1000)] = 250_000,
+    summary: Annotated[Path | None, typer.Option("--summary", help="Also write the run summary as JSON here.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (atomically).")] = False,
+) -> None:
+    """Score INPUT with a bundle: one row of signals per input row that has a full window."""
+    from score.atomic import atomic_write_bytes
+    from score.bundle import load_bundle, resolve_model
+    from score.progress import Progress
+    from score.runner import score_file
+
+    bundle = load_bundle(resolve_model(model), threads=threads)
+    with Progress(sys.stderr) as bar:
+        result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,
+                            overwrite=overwrite, progress=bar.update)
+    if summary is not None:
+        text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
+        atomic_write_bytes(summary, text.encode(), overwrite=True)
+    typer.echo(result.line(), err=True)
+
+
 def run_app(application: typer.Typer, prog: str) -> None:
     """Run a typer app, turning signalpack errors into one stderr line and an exit code.
 

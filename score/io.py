@@ -12,15 +12,20 @@ line number (header = line 1) is given too, so the row can be found in an editor
 from __future__ import annotations
 
 import gzip
+from collections.abc import Iterator
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from score.errors import DataError, InputError
 
-__all__ = ["OhlcvData", "load_ohlcv", "clean_ohlcv", "PRICE_COLUMNS", "OHLCV_COLUMNS"]
+__all__ = [
+    "OhlcvData", "OhlcvReader", "UnsortedInput", "load_ohlcv", "clean_ohlcv", "too_short_message",
+    "PRICE_COLUMNS", "OHLCV_COLUMNS",
+]
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 OHLCV_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")
@@ -92,21 +97,8 @@ def clean_ohlcv(
         raise DataError(f"{name}: the file has a header but no data rows")
     mapping = _map_columns(raw, name)
     has_symbol = "symbol" in mapping
-    frame = raw.select(
-        [pl.col(src).alias(dst) for dst, src in mapping.items()]
-    ).with_row_index(_ROW)
     where = _Where(name, is_csv, mapping)
-
-    frame = frame.with_columns(_parse_timestamp(frame, where))
-    frame = frame.with_columns(_parse_numbers(frame, where))
-    if has_symbol:
-        frame = frame.with_columns(pl.col("symbol").cast(pl.String).str.strip_chars())
-        bad = frame.filter(pl.col("symbol").is_null() | (pl.col("symbol").str.strip_chars() == ""))
-        if bad.height:
-            raise DataError(f"{where.at('symbol', bad)}: empty symbol")
-    else:
-        frame = frame.with_columns(pl.lit("", dtype=pl.String).alias("symbol"))
-    _check_values(frame, where)
+    frame, _ = _parse_checked(raw, where, row_offset=0, ts_format=None)
     _check_duplicates(frame, where, has_symbol)
 
     frame = frame.sort(["symbol", "timestamp"], maintain_order=True).select(
@@ -116,12 +108,7 @@ def clean_ohlcv(
     short = counts.filter(pl.col("len") < min_rows)
     skipped = dict(zip(short["symbol"].to_list(), short["len"].to_list(), strict=True))
     if len(skipped) == counts.height:
-        longest = int(counts["len"].max())  # type: ignore[arg-type]
-        if has_symbol:
-            what = f"every symbol has fewer rows (longest: {longest})"
-        else:
-            what = f"{longest} rows are fewer"
-        raise DataError(f"{name}: {what} than one window needs ({min_rows} rows)")
+        raise DataError(too_short_message(name, has_symbol, int(counts["len"].max()), min_rows))  # type: ignore[arg-type]
     if skipped:
         frame = frame.filter(~pl.col("symbol").is_in(list(skipped)))
     return OhlcvData(
@@ -129,11 +116,136 @@ def clean_ohlcv(
     )
 
 
+def too_short_message(name: str, has_symbol: bool, longest: int, min_rows: int) -> str:
+    if has_symbol:
+        what = f"every symbol has fewer rows (longest: {longest})"
+    else:
+        what = f"{longest} rows are fewer"
+    return f"{name}: {what} than one window needs ({min_rows} rows)"
+
+
+def _parse_checked(
+    raw: pl.DataFrame, where: _Where, row_offset: int, ts_format: tuple[str, str] | None
+) -> tuple[pl.DataFrame, tuple[str, str] | None]:
+    """Rename, parse and value-check rows in file order (``__row`` = global row index)."""
+    frame = raw.select(
+        [pl.col(src).alias(dst) for dst, src in where.mapping.items()]
+    ).with_row_index(_ROW, offset=row_offset)
+    ts_expr, ts_format = _parse_timestamp(frame, where, ts_format)
+    frame = frame.with_columns(ts_expr)
+    frame = frame.with_columns(_parse_numbers(frame, where))
+    if "symbol" in where.mapping:
+        frame = frame.with_columns(pl.col("symbol").cast(pl.String).str.strip_chars())
+        bad = frame.filter(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
+        if bad.height:
+            raise DataError(f"{where.at('symbol', bad)}: empty symbol")
+    else:
+        frame = frame.with_columns(pl.lit("", dtype=pl.String).alias("symbol"))
+    _check_values(frame, where)
+    return frame, ts_format
+
+
+class UnsortedInput(Exception):
+    """Raised by ``OhlcvReader`` when rows are not in (symbol, timestamp) order."""
+
+
+class OhlcvReader:
+    """Stream an OHLCV file as checked batches in file order, in memory bounded by the batch size.
+
+    Each batch gets the same checks as ``load_ohlcv`` (row numbers global to the
+    file); across batches the reader requires (symbol, timestamp) order, each
+    symbol in one contiguous run with strictly increasing timestamps. A
+    duplicate (symbol, timestamp) raises DataError; any other disorder raises
+    ``UnsortedInput`` so the caller can fall back to ``load_ohlcv``, which sorts
+    in memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], batch_rows: int = 250_000) -> None:
+        self.path = Path(path)
+        self.batch_rows = batch_rows
+        self.is_parquet = _check_readable(self.path)
+        self.rows_read = 0
+        self.has_symbol = False
+        if not self.is_parquet:
+            _precheck_csv(self.path)
+
+    def _scan(self) -> pl.LazyFrame:
+        if self.is_parquet:
+            return pl.scan_parquet(self.path)
+        return pl.scan_csv(self.path, infer_schema=False)
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        name = self.path.name
+        where: _Where | None = None
+        ts_format: tuple[str, str] | None = None
+        last_sym: str | None = None
+        last_ts: Any = None
+        last_row = -1
+        seen: set[str] = set()
+        try:
+            batches = self._scan().collect_batches(chunk_size=self.batch_rows)
+            for raw in _polars_errors(batches, name, self.is_parquet):
+                if raw.height == 0:
+                    continue
+                if where is None:
+                    mapping = _map_columns(raw, name)
+                    where = _Where(name, not self.is_parquet, mapping)
+                    self.has_symbol = "symbol" in mapping
+                frame, ts_format = _parse_checked(raw, where, self.rows_read, ts_format)
+                self.rows_read += raw.height
+                sym = frame.get_column("symbol")
+                ts = frame.get_column("timestamp")
+                prev_sym = sym.shift(1, fill_value=last_sym)
+                prev_ts = ts.shift(1, fill_value=last_ts) if last_ts is not None else ts.shift(1)
+                same = sym == prev_sym
+                dup = same & (ts == prev_ts)
+                if dup.any():
+                    i = int(dup.arg_true()[0])
+                    row = int(frame[_ROW][i])
+                    who = f"symbol {sym[i]!r} " if self.has_symbol else ""
+                    raise DataError(
+                        f"{name}: column {where.col('timestamp')}: duplicate {who}timestamp {ts[i]} at "
+                        f"{where.row(row - 1 if i else last_row)} and {where.row(row)}"
+                    )
+                if (same & (ts < prev_ts)).any():
+                    raise UnsortedInput(name)
+                starts = sym.filter(~same.fill_null(False)).to_list()
+                if any(s in seen for s in starts) or len(set(starts)) != len(starts):
+                    raise UnsortedInput(name)
+                if starts and last_sym is not None and starts[0] < last_sym:
+                    raise UnsortedInput(name)
+                if (sym.shift(1) > sym).any():
+                    raise UnsortedInput(name)
+                seen.update(starts)
+                last_sym, last_ts, last_row = sym[-1], ts[-1], int(frame[_ROW][-1])
+                yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS)
+        except PermissionError as exc:
+            raise InputError(f"{self.path}: file is not readable (permission denied)") from exc
+        if self.rows_read == 0:
+            raise DataError(f"{name}: the file has a header but no data rows")
+
+
+def _polars_errors(batches: Iterator[pl.DataFrame], name: str, is_parquet: bool) -> Iterator[pl.DataFrame]:
+    """Re-raise polars read errors as one-line input errors."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pl.exceptions.NoDataError as exc:
+            raise DataError(f"{name}: the file is empty") from exc
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            kind = "parquet" if is_parquet else "CSV"
+            cls = InputError if is_parquet else DataError
+            raise cls(f"{name}: not a readable {kind} file ({_first_line(exc)})") from exc
+        yield batch
+
+
 # --------------------------------------------------------------------------- reading
 
 
-def _read_raw(p: Path) -> tuple[pl.DataFrame, bool]:
-    name = p.name
+def _check_readable(p: Path) -> bool:
+    """Existence and permission checks; returns whether the file is parquet (by suffix)."""
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
@@ -141,7 +253,39 @@ def _read_raw(p: Path) -> tuple[pl.DataFrame, bool]:
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: file is not readable (permission denied)")
     suffixes = [s.lower() for s in p.suffixes]
-    is_parquet = bool(suffixes) and suffixes[-1] in (".parquet", ".pq")
+    return bool(suffixes) and suffixes[-1] in (".parquet", ".pq")
+
+
+def _precheck_csv(p: Path) -> None:
+    """Cheap checks on the first bytes: empty file, fake gzip, another delimiter."""
+    with open(p, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        raise DataError(f"{p.name}: the file is empty")
+    gz = p.suffix.lower() == ".gz"
+    if gz and head[:2] != b"\x1f\x8b":
+        raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(p, "rb") as fh:
+                head = fh.read(4096)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
+        if not head.strip():
+            raise DataError(f"{p.name}: the file is empty")
+    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
+    if "," not in header:
+        for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+            if sep in header:
+                raise DataError(
+                    f"{p.name}: the header looks {label}-delimited ({header.strip()!r}); "
+                    "signalpack reads comma-separated CSV"
+                )
+
+
+def _read_raw(p: Path) -> tuple[pl.DataFrame, bool]:
+    is_parquet = _check_readable(p)
+    suffixes = [s.lower() for s in p.suffixes]
     try:
         if is_parquet:
             return _read_parquet(p), False
@@ -255,18 +399,21 @@ class _Where:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_timestamp(frame: pl.DataFrame, where: _Where) -> pl.Expr:
+def _parse_timestamp(
+    frame: pl.DataFrame, where: _Where, chosen: tuple[str, str] | None = None
+) -> tuple[pl.Expr, tuple[str, str] | None]:
+    """The parsed timestamp column and the text format used (fixed by the file's first row)."""
     col = frame.get_column("timestamp")
     nulls = frame.filter(pl.col("timestamp").is_null())
     if nulls.height:
         raise DataError(f"{where.at('timestamp', nulls)}: missing timestamp")
     if col.dtype == pl.Date:
-        return pl.col("timestamp").cast(pl.Datetime("us"))
+        return pl.col("timestamp").cast(pl.Datetime("us")), None
     if isinstance(col.dtype, pl.Datetime):
         expr = pl.col("timestamp")
         if col.dtype.time_zone is not None:  # type: ignore[union-attr]
             expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        return expr.cast(pl.Datetime("us"))
+        return expr.cast(pl.Datetime("us")), None
     if col.dtype != pl.String:
         raise DataError(
             f"{where.name}: column {where.col('timestamp')} has type {col.dtype}; "
@@ -274,26 +421,27 @@ def _parse_timestamp(frame: pl.DataFrame, where: _Where) -> pl.Expr:
         )
     text = col.str.strip_chars()
     first = text[0]
-    chosen = None
-    for fmt, label in _TIMESTAMP_FORMATS:
+    first_row = int(frame[_ROW][0])
+    for fmt, label in () if chosen else _TIMESTAMP_FORMATS:
         if pl.Series([first]).str.to_datetime(fmt, strict=False, time_unit="us")[0] is not None:
             chosen = (fmt, label)
             break
     if chosen is None:
         raise DataError(
-            f"{where.name}: column {where.col('timestamp')} {where.row(0)}: "
+            f"{where.name}: column {where.col('timestamp')} {where.row(first_row)}: "
             f"cannot parse {first!r} as a date; accepted forms are YYYY-MM-DD and M/D/YYYY, "
             "optionally followed by HH:MM[:SS]"
         )
     fmt, label = chosen
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     if parsed.null_count():
-        idx = int(parsed.is_null().arg_true()[0])
+        i = int(parsed.is_null().arg_true()[0])
+        idx = int(frame[_ROW][i])
         other = next(
             (
                 lab
                 for f, lab in _TIMESTAMP_FORMATS
-                if pl.Series([text[idx]]).str.to_datetime(f, strict=False)[0] is not None
+                if pl.Series([text[i]]).str.to_datetime(f, strict=False)[0] is not None
             ),
             None,
         )
@@ -304,9 +452,9 @@ def _parse_timestamp(frame: pl.DataFrame, where: _Where) -> pl.Expr:
         )
         raise DataError(
             f"{where.name}: column {where.col('timestamp')} {where.row(idx)} "
-            f"value {text[idx]!r}: {why}"
+            f"value {text[i]!r}: {why}"
         )
-    return pl.lit(parsed).alias("timestamp")
+    return pl.lit(parsed).alias("timestamp"), chosen
 
 
 def _parse_numbers(frame: pl.DataFrame, where: _Where) -> list[pl.Expr]:
@@ -318,13 +466,15 @@ def _parse_numbers(frame: pl.DataFrame, where: _Where) -> list[pl.Expr]:
             empty = s.is_null() | (s == "")
             if empty.any():
                 idx = int(empty.arg_true()[0])
-                raise DataError(f"{where.name}: column {where.col(c)} {where.row(idx)}: empty value")
+                raise DataError(
+                    f"{where.name}: column {where.col(c)} {where.row(int(frame[_ROW][idx]))}: empty value"
+                )
             num = s.cast(pl.Float64, strict=False)
             bad = num.is_null()
             if bad.any():
                 idx = int(bad.arg_true()[0])
                 raise DataError(
-                    f"{where.name}: column {where.col(c)} {where.row(idx)} value {s[idx]!r}: "
+                    f"{where.name}: column {where.col(c)} {where.row(int(frame[_ROW][idx]))} value {s[idx]!r}: "
                     "not a number"
                 )
             out.append(pl.lit(num).alias(c))
@@ -332,7 +482,9 @@ def _parse_numbers(frame: pl.DataFrame, where: _Where) -> list[pl.Expr]:
             nulls = frame.get_column(c).is_null()
             if nulls.any():
                 idx = int(nulls.arg_true()[0])
-                raise DataError(f"{where.name}: column {where.col(c)} {where.row(idx)}: empty value")
+                raise DataError(
+                    f"{where.name}: column {where.col(c)} {where.row(int(frame[_ROW][idx]))}: empty value"
+                )
             out.append(pl.col(c).cast(pl.Float64))
         else:
             raise DataError(

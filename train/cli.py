@@ -115,6 +115,30 @@ def demo(
     typer.echo(describe(inspect_bundle(bundle)))
 
 
+@app.command("default-bundle")
+def default_bundle(
+    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write it (default: the package's score/models/default.onnx).")] = None,
+) -> None:
+    """Regenerate the bundle shipped with the scorer: default config on the embedded S&P 500 data."""
+    import tempfile
+
+    from export.exporter import export_run
+    from score.bundle import DEFAULT_BUNDLE
+    from train.config import TrainConfig
+    from train.pipeline import train_run
+
+    _console_logging(True)
+    target = out or DEFAULT_BUNDLE
+    with tempfile.TemporaryDirectory() as tmp:
+        run = train_run(None, TrainConfig(), Path(tmp) / "run")
+        result = export_run(run.run_dir, Path(tmp) / "default.onnx")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        from score.atomic import atomic_write_bytes
+
+        atomic_write_bytes(target, result.bundle.read_bytes(), overwrite=True)
+    typer.echo(f"default bundle: {target}  {result.size:,} bytes  sha256 {result.sha256}")
+
+
 def _console_logging(quiet: bool) -> None:
     log = logging.getLogger("signalpack.train")
     log.setLevel(logging.INFO)

@@ -9,6 +9,7 @@ so an interrupted run never leaves a half-written run directory.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from score.errors import OutputError
+from score.errors import ConfigError, OutputError
 from score.features import default_feature_spec
 from score.io import load_ohlcv
 from score.windows import build_windows
@@ -46,6 +47,17 @@ def default_data_path() -> Path:
     return Path(str(resources.files("train") / "data" / "sp500_daily.csv.gz"))
 
 
+def _creation_time() -> datetime:
+    """Now (UTC, whole seconds), or $SOURCE_DATE_EPOCH when set, for byte-reproducible runs and bundles."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), UTC)
+        except ValueError as exc:
+            raise ConfigError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from exc
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
@@ -62,7 +74,7 @@ def train_run(
         ``runs_root/<UTC timestamp>``.
     """
     started = time.monotonic()
-    created = datetime.now(UTC).replace(microsecond=0)
+    created = _creation_time()
     data_path = Path(data_path) if data_path is not None else default_data_path()
     final = Path(out_dir) if out_dir is not None else runs_root / created.strftime("%Y%m%dT%H%M%SZ")
     if final.exists():

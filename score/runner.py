@@ -1,0 +1,247 @@
+"""Batch scoring: the pure scoring core, and the streaming file job around it.
+
+``score_frame`` is the core: a frame of whole or overlapped symbol histories
+and a loaded bundle in, one row of scores per row that has a full window out.
+It holds no state, so another engine can call it per partition.
+
+``score_file`` streams a file through it in chunks (``OhlcvReader`` batches),
+carrying the last ``look-back + seq_len - 1`` rows of the open symbol into the
+next chunk, so chunked output equals whole-file output exactly while peak
+memory follows the chunk size, not the file size. Output parts are written to a
+temporary folder beside the destination and combined into one parquet file
+that is renamed into place at the end: the destination is either untouched or
+complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from score import CLASS_NAMES
+from score.atomic import atomic_path, clean_stale
+from score.bundle import Bundle
+from score.errors import DataError, OutputError
+from score.features import FeatureSpec, compute_features
+from score.io import OhlcvReader, UnsortedInput, load_ohlcv, too_short_message
+from score.windows import build_windows, window_ends
+
+__all__ = ["OUTPUT_COLUMNS", "score_frame", "ScoreSummary", "score_file", "default_output_path"]
+
+OUTPUT_COLUMNS = (
+    "symbol", "timestamp", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence", "actionable", "model_id",
+)
+_SIGNAL = pl.Enum(list(CLASS_NAMES))
+
+
+def score_frame(
+    frame: pl.DataFrame, bundle: Bundle, spec: FeatureSpec | None = None, batch_size: int = 2048
+) -> pl.DataFrame:
+    """Scores for every row of ``frame`` that has a full window (look-back + seq_len rows of its symbol).
+
+    frame : checked, (symbol, timestamp)-sorted OHLCV rows (``score.io``), whole
+        symbol histories or chunks of them with their preceding rows.
+    Returns columns ``OUTPUT_COLUMNS`` (symbol always present), in frame order.
+    """
+    spec = spec or bundle.feature_spec()
+    seq_len = bundle.seq_len
+    feats = compute_features(frame, spec)
+    ends = window_ends(feats.get_column("symbol").rle_id().to_numpy(), seq_len)
+    x = feats.select(pl.col(spec.names).cast(pl.Float32)).to_numpy()
+    n = len(ends)
+    probs = np.empty((n, 3), dtype=np.float32)
+    signal = np.empty(n, dtype=np.int64)
+    conf = np.empty(n, dtype=np.float32)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        out = bundle.session.run(
+            ["probabilities", "signal", "confidence"],
+            {"features": build_windows(x, ends[start:stop], seq_len)},
+        )
+        probs[start:stop], signal[start:stop], conf[start:stop] = out
+    keys = feats.select("symbol", "timestamp")[ends]
+    return keys.with_columns(
+        pl.Series("prob_sell", probs[:, 0]),
+        pl.Series("prob_hold", probs[:, 1]),
+        pl.Series("prob_buy", probs[:, 2]),
+        pl.Series("signal", np.asarray(CLASS_NAMES)[signal], dtype=_SIGNAL),
+        pl.Series("confidence", conf),
+        pl.Series("actionable", conf >= np.float32(bundle.threshold)),
+        pl.lit(bundle.model_id).alias("model_id"),
+    )
+
+
+@dataclass
+class ScoreSummary:
+    input: str
+    output: str
+    bundle_id: str
+    rows_read: int = 0
+    rows_scored: int = 0
+    symbols: int = 0
+    warmup_skipped: dict[str, int] = field(default_factory=dict)
+    short_symbols: dict[str, int] = field(default_factory=dict)
+    signal_distribution: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASS_NAMES, 0))
+    actionable: int = 0
+    sorted_in_memory: bool = False
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input, "output": self.output, "bundle_id": self.bundle_id,
+            "rows_read": self.rows_read, "rows_scored": self.rows_scored, "symbols": self.symbols,
+            "warmup_skipped": self.warmup_skipped, "short_symbols": self.short_symbols,
+            "signal_distribution": self.signal_distribution, "actionable": self.actionable,
+            "sorted_in_memory": self.sorted_in_memory,
+            "seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second, 1),
+        }
+
+    def line(self) -> str:
+        dist = ", ".join(f"{k} {v}" for k, v in self.signal_distribution.items())
+        short = f", {len(self.short_symbols)} too short to score" if self.short_symbols else ""
+        return (
+            f"scored {self.rows_scored:,} of {self.rows_read:,} rows ({self.symbols} symbol"
+            f"{'s' if self.symbols != 1 else ''}{short}; {self.rows_read - self.rows_scored:,} warm-up) "
+            f"with {self.bundle_id} in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s): "
+            f"{dist}; {self.actionable:,} actionable → {self.output}"
+        )
+
+
+def default_output_path(input_path: Path) -> Path:
+    """``<input stem>.signals.parquet`` beside the input (``prices.csv.gz`` → ``prices.signals.parquet``)."""
+    name = input_path.name
+    for suffix in (".csv.gz", ".parquet", ".csv", ".gz", ".pq"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return input_path.with_name(f"{name}.signals.parquet")
+
+
+def _chunks(reader: OhlcvReader, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """Re-block the reader's batches into frames of about ``chunk_rows`` rows."""
+    pending: list[pl.DataFrame] = []
+    size = 0
+    for batch in reader:
+        pending.append(batch)
+        size += batch.height
+        if size >= chunk_rows:
+            yield pl.concat(pending, rechunk=True)
+            pending, size = [], 0
+    if pending:
+        yield pl.concat(pending, rechunk=True)
+
+
+def _sorted_chunks(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    for start in range(0, frame.height, chunk_rows):
+        yield frame.slice(start, chunk_rows)
+
+
+def _stream(
+    chunks: Iterator[pl.DataFrame], bundle: Bundle, spec: FeatureSpec, batch_size: int,
+    parts: Path, summary: ScoreSummary, has_symbol: Callable[[], bool],
+    progress: Callable[[int], None] | None,
+) -> list[Path]:
+    overlap = spec.lookback + bundle.seq_len - 1
+    carry: pl.DataFrame | None = None
+    counts: dict[str, int] = {}
+    scored: dict[str, int] = {}
+    files: list[Path] = []
+    for chunk in chunks:
+        frame = chunk if carry is None else pl.concat([carry, chunk], rechunk=True)
+        scores = score_frame(frame, bundle, spec, batch_size)
+        if carry is not None:
+            # rows of the carried overlap were scored with the previous chunk
+            last_carried = carry.get_column("timestamp")[-1]
+            carried_sym = carry.get_column("symbol")[-1]
+            scores = scores.filter((pl.col("symbol") != carried_sym) | (pl.col("timestamp") > last_carried))
+        for sym, n in chunk.group_by("symbol", maintain_order=True).len().iter_rows():
+            counts[sym] = counts.get(sym, 0) + n
+        for sym, n in scores.group_by("symbol", maintain_order=True).len().iter_rows():
+            scored[sym] = scored.get(sym, 0) + n
+        for sig, n in scores.group_by("signal").len().iter_rows():
+            summary.signal_distribution[str(sig)] += n
+        summary.actionable += int(scores.get_column("actionable").sum())
+        last_sym = frame.get_column("symbol")[-1]
+        tail = frame.filter(pl.col("symbol") == last_sym).tail(overlap)
+        carry = tail
+        if scores.height:
+            path = parts / f"part-{len(files):06d}.parquet"
+            (scores if has_symbol() else scores.drop("symbol")).write_parquet(path, statistics=False)
+            files.append(path)
+        summary.rows_read += chunk.height
+        if progress is not None:
+            progress(summary.rows_read)
+    summary.symbols = sum(1 for s in counts if scored.get(s, 0))
+    summary.rows_scored = sum(scored.values())
+    summary.short_symbols = {s: n for s, n in counts.items() if not scored.get(s, 0)}
+    summary.warmup_skipped = {s: n - scored.get(s, 0) for s, n in counts.items()}
+    return files
+
+
+def score_file(
+    input_path: str | os.PathLike[str], bundle: Bundle, output: str | os.PathLike[str] | None = None, *,
+    batch_size: int = 2048, chunk_rows: int = 250_000, overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreSummary:
+    """Score a whole file into one parquet file, atomically; see the module docstring.
+
+    An existing output is refused unless ``overwrite``; with it, the old file
+    stays in place until the new one is complete. Rows of symbols too short for
+    one window are counted in the summary (``short_symbols``), not an error,
+    unless no row of the file can be scored.
+    """
+    started = time.monotonic()
+    input_path = Path(input_path)
+    out = Path(output) if output is not None else default_output_path(input_path)
+    spec = bundle.feature_spec()
+    min_rows = spec.lookback + bundle.seq_len
+    summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
+    reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        clean_stale(out)
+        parts = tmp.with_name(tmp.name + ".parts")
+        parts.mkdir()
+        try:
+            try:
+                files = _stream(_chunks(reader, chunk_rows), bundle, spec, batch_size, parts, summary,
+                                lambda: reader.has_symbol, progress)
+            except UnsortedInput:
+                # not in (symbol, timestamp) order: sort in memory (memory grows with the file)
+                shutil.rmtree(parts)
+                parts.mkdir()
+                summary = ScoreSummary(str(input_path), str(out), bundle.model_id, sorted_in_memory=True)
+                data = load_ohlcv(input_path)
+                files = _stream(_sorted_chunks(data.frame, chunk_rows), bundle, spec, batch_size, parts,
+                                summary, lambda: data.has_symbol, progress)
+            if not summary.rows_scored:
+                longest = max(summary.warmup_skipped.values(), default=0)
+                raise DataError(too_short_message(input_path.name, reader.has_symbol, longest, min_rows))
+            _combine(files, tmp)
+        finally:
+            shutil.rmtree(parts, ignore_errors=True)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _combine(files: list[Path], dest: Path) -> None:
+    """One parquet file from the parts, streamed (memory bounded by a part, not the total)."""
+    try:
+        pl.scan_parquet(files).sink_parquet(dest, statistics=False, maintain_order=True)
+    except OSError as exc:
+        raise OutputError(f"{dest.name}: cannot write ({exc.strerror or exc})") from exc
+    except pl.exceptions.PolarsError as exc:
+        if "No space left" in str(exc) or "os error 28" in str(exc):
+            raise OutputError(f"{dest.name}: cannot write (no space left on device)") from exc
+        raise
