@@ -3,6 +3,7 @@
 config.schema.json    the resolved training config (config.json in a run directory)
 metadata.schema.json  a run directory's metadata.json
 manifest.schema.json  the manifest inside every bundle
+output.schema.json    one row of `score run` output
 
 ``validate`` implements the subset of JSON Schema (2020-12) these files use —
 type, enum, const, required, properties, additionalProperties, items,
@@ -21,7 +22,7 @@ from typing import Any
 
 __all__ = ["load_schema", "validate", "SchemaError", "SCHEMA_NAMES"]
 
-SCHEMA_NAMES = ("config", "metadata", "manifest")
+SCHEMA_NAMES = ("config", "metadata", "manifest", "output")
 
 
 class SchemaError(ValueError):

@@ -15,8 +15,17 @@ from score.golden import MANIFEST_KEY
 def _docs(tiny_run, tiny_export):
     import onnx
 
+    from score.bundle import load_bundle
+    from score.io import load_ohlcv
+    from score.runner import score_frame
+    from tests.conftest import GOOG
+
+    row = score_frame(load_ohlcv(GOOG).frame.head(200), load_bundle(tiny_export.bundle)).row(0, named=True)
+    row["timestamp"] = row["timestamp"].isoformat()
+    row["symbol"] = "GOOG"
     m = onnx.load(str(tiny_export.bundle))
     return {
+        "output": row,
         "config": json.loads((tiny_run.run_dir / "config.json").read_text()),
         "metadata": json.loads((tiny_run.run_dir / "metadata.json").read_text()),
         "manifest": json.loads({p.key: p.value for p in m.metadata_props}[MANIFEST_KEY]),
