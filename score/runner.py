@@ -15,8 +15,11 @@ complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +37,10 @@ from score.features import FeatureSpec, compute_features
 from score.io import OhlcvReader, UnsortedInput, load_ohlcv, too_short_message
 from score.windows import build_windows, window_ends
 
-__all__ = ["OUTPUT_COLUMNS", "score_frame", "ScoreSummary", "score_file", "default_output_path"]
+__all__ = [
+    "OUTPUT_COLUMNS", "Prepared", "prepare_frame", "infer", "score_frame", "ScoreSummary", "score_file",
+    "default_output_path",
+]
 
 OUTPUT_COLUMNS = (
     "symbol", "timestamp", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence", "actionable", "model_id",
@@ -42,20 +48,40 @@ OUTPUT_COLUMNS = (
 _SIGNAL = pl.Enum(list(CLASS_NAMES))
 
 
-def score_frame(
-    frame: pl.DataFrame, bundle: Bundle, spec: FeatureSpec | None = None, batch_size: int = 2048
-) -> pl.DataFrame:
-    """Scores for every row of ``frame`` that has a full window (look-back + seq_len rows of its symbol).
+@dataclass(frozen=True)
+class Prepared:
+    """A frame made ready for inference: window-end keys, C-order float32 features, window ends."""
 
-    frame : checked, (symbol, timestamp)-sorted OHLCV rows (``score.io``), whole
-        symbol histories or chunks of them with their preceding rows.
-    Returns columns ``OUTPUT_COLUMNS`` (symbol always present), in frame order.
+    keys: pl.DataFrame
+    x: np.ndarray
+    ends: np.ndarray
+
+
+def prepare_frame(
+    frame: pl.DataFrame, spec: FeatureSpec, seq_len: int, after: tuple[str, Any] | None = None
+) -> Prepared:
+    """Features and window ends of ``frame`` (the CPU work before onnxruntime).
+
+    after : (symbol, timestamp) of the last row already scored: windows of that
+        symbol ending at or before it are left out (a chunk's carried overlap).
     """
-    spec = spec or bundle.feature_spec()
-    seq_len = bundle.seq_len
     feats = compute_features(frame, spec)
     ends = window_ends(feats.get_column("symbol").rle_id().to_numpy(), seq_len)
-    x = feats.select(pl.col(spec.names).cast(pl.Float32)).to_numpy()
+    keys = feats.select("symbol", "timestamp")[ends]
+    if after is not None and len(ends):
+        sym, ts = after
+        keep = ((keys.get_column("symbol") != sym) | (keys.get_column("timestamp") > ts)).to_numpy()
+        ends, keys = ends[keep], keys.filter(pl.Series(keep))
+    # C order once here: polars hands back column-major arrays, and windowing a
+    # column-major matrix would copy the whole chunk for every batch.
+    x = np.ascontiguousarray(feats.select(pl.col(spec.names).cast(pl.Float32)).to_numpy())
+    return Prepared(keys, x, ends)
+
+
+def infer(prepared: Prepared, bundle: Bundle, batch_size: int = 512) -> pl.DataFrame:
+    """Run the bundle over prepared windows in batches; returns ``OUTPUT_COLUMNS``."""
+    seq_len = bundle.seq_len
+    ends = prepared.ends
     n = len(ends)
     probs = np.empty((n, 3), dtype=np.float32)
     signal = np.empty(n, dtype=np.int64)
@@ -64,11 +90,10 @@ def score_frame(
         stop = min(start + batch_size, n)
         out = bundle.session.run(
             ["probabilities", "signal", "confidence"],
-            {"features": build_windows(x, ends[start:stop], seq_len)},
+            {"features": build_windows(prepared.x, ends[start:stop], seq_len)},
         )
         probs[start:stop], signal[start:stop], conf[start:stop] = out
-    keys = feats.select("symbol", "timestamp")[ends]
-    return keys.with_columns(
+    return prepared.keys.with_columns(
         pl.Series("prob_sell", probs[:, 0]),
         pl.Series("prob_hold", probs[:, 1]),
         pl.Series("prob_buy", probs[:, 2]),
@@ -77,6 +102,20 @@ def score_frame(
         pl.Series("actionable", conf >= np.float32(bundle.threshold)),
         pl.lit(bundle.model_id).alias("model_id"),
     )
+
+
+def score_frame(
+    frame: pl.DataFrame, bundle: Bundle, spec: FeatureSpec | None = None, batch_size: int = 512
+) -> pl.DataFrame:
+    """Scores for every row of ``frame`` that has a full window (look-back + seq_len rows of its symbol).
+
+    The pure scoring core. frame : checked, (symbol, timestamp)-sorted OHLCV rows
+    (``score.io``), whole symbol histories or chunks of them with their
+    preceding rows. Returns columns ``OUTPUT_COLUMNS`` (symbol always present),
+    in frame order.
+    """
+    spec = spec or bundle.feature_spec()
+    return infer(prepare_frame(frame, spec, bundle.seq_len), bundle, batch_size)
 
 
 @dataclass
@@ -148,24 +187,75 @@ def _sorted_chunks(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFram
         yield frame.slice(start, chunk_rows)
 
 
+def _prepared(
+    chunks: Iterator[pl.DataFrame], spec: FeatureSpec, seq_len: int
+) -> Iterator[tuple[pl.DataFrame, Prepared]]:
+    """Each chunk with its preparation, carrying the overlap of the symbol it continues."""
+    overlap = spec.lookback + seq_len - 1
+    carry: pl.DataFrame | None = None
+    for chunk in chunks:
+        if carry is None:
+            frame, after = chunk, None
+        else:
+            frame = pl.concat([carry, chunk], rechunk=True)
+            after = (carry.get_column("symbol")[-1], carry.get_column("timestamp")[-1])
+        yield chunk, prepare_frame(frame, spec, seq_len, after)
+        last_sym = frame.get_column("symbol")[-1]
+        carry = frame.filter(pl.col("symbol") == last_sym).tail(overlap)
+
+
+def _prefetch(items: Iterator[Any]) -> Iterator[Any]:
+    """Run ``items`` one step ahead in a thread, so reading and features overlap inference.
+
+    At most one prepared chunk waits (memory stays bounded); an exception in the
+    thread is re-raised here; leaving early stops the thread.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    t = threading.Thread(target=work, name="signalpack-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                q.get_nowait()
+        t.join(timeout=5)
+
+
 def _stream(
     chunks: Iterator[pl.DataFrame], bundle: Bundle, spec: FeatureSpec, batch_size: int,
     parts: Path, summary: ScoreSummary, has_symbol: Callable[[], bool],
     progress: Callable[[int], None] | None,
 ) -> list[Path]:
-    overlap = spec.lookback + bundle.seq_len - 1
-    carry: pl.DataFrame | None = None
     counts: dict[str, int] = {}
     scored: dict[str, int] = {}
     files: list[Path] = []
-    for chunk in chunks:
-        frame = chunk if carry is None else pl.concat([carry, chunk], rechunk=True)
-        scores = score_frame(frame, bundle, spec, batch_size)
-        if carry is not None:
-            # rows of the carried overlap were scored with the previous chunk
-            last_carried = carry.get_column("timestamp")[-1]
-            carried_sym = carry.get_column("symbol")[-1]
-            scores = scores.filter((pl.col("symbol") != carried_sym) | (pl.col("timestamp") > last_carried))
+    for chunk, prepared in _prefetch(_prepared(chunks, spec, bundle.seq_len)):
+        scores = infer(prepared, bundle, batch_size)
         for sym, n in chunk.group_by("symbol", maintain_order=True).len().iter_rows():
             counts[sym] = counts.get(sym, 0) + n
         for sym, n in scores.group_by("symbol", maintain_order=True).len().iter_rows():
@@ -173,9 +263,6 @@ def _stream(
         for sig, n in scores.group_by("signal").len().iter_rows():
             summary.signal_distribution[str(sig)] += n
         summary.actionable += int(scores.get_column("actionable").sum())
-        last_sym = frame.get_column("symbol")[-1]
-        tail = frame.filter(pl.col("symbol") == last_sym).tail(overlap)
-        carry = tail
         if scores.height:
             path = parts / f"part-{len(files):06d}.parquet"
             (scores if has_symbol() else scores.drop("symbol")).write_parquet(path, statistics=False)
@@ -192,7 +279,7 @@ def _stream(
 
 def score_file(
     input_path: str | os.PathLike[str], bundle: Bundle, output: str | os.PathLike[str] | None = None, *,
-    batch_size: int = 2048, chunk_rows: int = 250_000, overwrite: bool = False,
+    batch_size: int = 512, chunk_rows: int = 100_000, overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ScoreSummary:
     """Score a whole file into one parquet file, atomically; see the module docstring.

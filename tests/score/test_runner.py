@@ -125,7 +125,7 @@ def test_exception_mid_write_leaves_nothing(bundle, multi_file, tmp_path, monkey
     import score.runner as runner
 
     calls = {"n": 0}
-    real = runner.score_frame
+    real = runner.infer
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -133,7 +133,7 @@ def test_exception_mid_write_leaves_nothing(bundle, multi_file, tmp_path, monkey
             raise RuntimeError("injected failure")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "score_frame", flaky)
+    monkeypatch.setattr(runner, "infer", flaky)
     out = tmp_path / "o.parquet"
     with pytest.raises(RuntimeError, match="injected"):
         score_file(multi_file, bundle, out, chunk_rows=500)
