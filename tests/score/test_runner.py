@@ -200,3 +200,58 @@ def test_cli_model_from_environment(tmp_path, tiny_export):
     r = _score_cli("run", str(src), env={**os.environ, "SCORE_MODEL": str(tiny_export.bundle)})
     assert r.returncode == 0, r.stderr
     assert pl.read_parquet(tmp_path / "goog.signals.parquet")["model_id"][0] == tiny_export.sha256[:12]
+
+
+def test_bundle_with_unknown_feature_set_is_refused(tiny_export, tmp_path):
+    import onnx
+
+    m = onnx.load(str(tiny_export.bundle))
+    props = {p.key: p.value for p in m.metadata_props}
+    manifest = json.loads(props["signalpack.manifest"])
+    manifest["feature_spec"]["version"] = "99"
+    props["signalpack.manifest"] = json.dumps(manifest)
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, props)
+    bad = tmp_path / "future.onnx"
+    bad.write_bytes(m.SerializeToString())
+    src = tmp_path / "goog.csv"
+    src.write_bytes(GOOG.read_bytes())
+    r = _score_cli("run", str(src), "--model", str(bad))
+    assert r.returncode == 2
+    assert "feature set version 99" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "goog.signals.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("2004-08-20,101.01,109.08", "2004-08-20,101.01,abc", 1), "value 'abc': not a number"),
+        (lambda t: t.replace("Volume", "Vol", 1), "missing column volume"),
+        (lambda t: t.replace(",", ";"), "semicolon-delimited"),
+        (lambda t: t + t.splitlines()[-1] + "\n", "duplicate timestamp"),
+    ],
+)
+def test_cli_run_bad_input_leaves_no_output(tmp_path, edit, message):
+    src = tmp_path / "bad.csv"
+    src.write_text(edit(GOOG.read_text()))
+    r = _score_cli("run", str(src))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "bad.csv" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_progress_only_on_a_terminal():
+    import io
+
+    from score.progress import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain, tty = io.StringIO(), Tty()
+    for stream in (plain, tty):
+        with Progress(stream, every=0.0) as bar:
+            bar.update(1000)
+    assert plain.getvalue() == "" and "1,000 rows read" in tty.getvalue()
