@@ -92,14 +92,27 @@ def run(
     typer.echo(result.line(), err=True)
 
 
+def _click_errors() -> tuple[type[BaseException], ...]:
+    """Click's exception base class, wherever this typer takes click from (it may vendor it)."""
+    import importlib
+
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except ImportError:
+            continue
+    return tuple(found)
+
+
 def run_app(application: typer.Typer, prog: str) -> None:
-    """Run a typer app, turning signalpack errors into one stderr line and an exit code.
+    """Run a typer app, turning every user-facing failure into one stderr line and an exit code.
 
     2: bad input or usage; 1: a domain failure (parity or verify mismatch);
     130: interrupted. Anything else is a bug and keeps its traceback.
     """
     try:
-        application(prog_name=prog, standalone_mode=False)
+        code = application(prog_name=prog, standalone_mode=False)
     except SignalpackError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -111,13 +124,16 @@ def run_app(application: typer.Typer, prog: str) -> None:
     except typer.Abort:
         print(f"{prog}: aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show(file=sys.stderr)
-            sys.exit(exc.exit_code)
-        raise
+    except _click_errors() as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show(file=sys.stderr)  # type: ignore[attr-defined]
+        else:
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+            print(f"{prog}: error: {message}{where}", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:
