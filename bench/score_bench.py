@@ -58,7 +58,9 @@ def make_file(path: Path, rows: int, seed: int = 0) -> None:
             "low": close * rel["low"][idx], "close": close, "volume": vol[idx],
         }))
         if len(parts) == 200 or s == n_sym - 1:
-            chunk = pl.concat(parts)
+            chunk = pl.concat(parts).with_columns(  # ratios of real bars, re-clamped against rounding
+                pl.max_horizontal("high", "open", "close").alias("high"),
+                pl.min_horizontal("low", "open", "close").alias("low"))
             mode = "a" if path.exists() else None
             parts = []
             if mode is None:
