@@ -144,6 +144,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
     ap.add_argument("--work", type=Path, default=None, help="Folder for generated files (default: a temp dir).")
     ap.add_argument("--ort-windows", type=int, default=400_000, help="Windows for the onnxruntime-alone figures.")
+    ap.add_argument("--no-spark", dest="spark", action="store_false", help="Skip the Spark local engine figure.")
+    ap.add_argument("--spark-master", default="local[2]")
     args = ap.parse_args()
     py = sys.executable
     bindir = Path(py).parent
@@ -178,6 +180,20 @@ def main() -> None:
         print(f"score run {rows:,} rows: {wall:.1f} s, peak RSS {rss / 2**20:.0f} MB", file=sys.stderr)
 
     first = work / f"synthetic_{args.sizes[0]}.parquet"
+    if args.spark:
+        out = work / "spark_out"
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
+        wall, rss, err = timed([str(bindir / "score"), "run", str(first), "--engine", "spark", "--master",
+                                args.spark_master, "--model", str(bundle), "--output", str(out)], env)
+        local = result["sizes"][str(args.sizes[0])]
+        result["spark"] = {"master": args.spark_master, "rows": local["rows"], "wall_s": round(wall, 2),
+                           "rows_per_s": round(local["rows"] / wall),
+                           "local_engine_rows_per_s": local["rows_per_s"],
+                           "local_vs_spark": round(local["rows_per_s"] / (local["rows"] / wall), 2)}
+        print(f"spark {args.spark_master} {args.sizes[0]:,} rows: {wall:.1f} s", file=sys.stderr)
     p = subprocess.run([py, "-c", ORT_ALONE, str(bundle), str(first), str(args.ort_windows)],
                        capture_output=True, text=True, env=env, check=True)
     ort_alone = json.loads(p.stdout)
@@ -225,6 +241,11 @@ def main() -> None:
     print(f"| end-to-end ({int(large):,} rows) / Keras predict | {r['end_to_end_vs_keras']} |")
     print(f"| peak RSS {int(large):,} / {int(small):,} rows | {r['peak_rss_large_vs_small']} |")
     print(f"| `score --help` | {result['score_help_s']} s |")
+    if "spark" in result:
+        sp = result["spark"]
+        print(f"| `score run --engine spark --master {sp['master']}`, {sp['rows']:,} rows | "
+              f"{sp['rows_per_s']:,} rows/s ({sp['wall_s']} s); local engine {sp['local_engine_rows_per_s']:,} rows/s "
+              f"({sp['local_vs_spark']} x faster) |")
     print("\nonnxruntime tuning (prebuilt windows):")
     for run in ort_alone["runs"]:
         print(f"  threads {run['threads'] or 'auto'}, batch {run['batch']}, {run['mode']}: "

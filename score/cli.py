@@ -67,7 +67,7 @@ def inspect(
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome.")],
+    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. With --engine spark: a parquet file or folder.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output parquet (default: <input stem>.signals.parquet beside the input).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="onnxruntime intra-op threads (0: one per core).", min=0)] = 0,
@@ -75,13 +75,29 @@ def run(
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Input rows per chunk (bounds memory).", min=1000)] = 100_000,
     summary: Annotated[Path | None, typer.Option("--summary", help="Also write the run summary as JSON here.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (atomically).")] = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (default) or spark.")] = "local",
+    master: Annotated[str, typer.Option("--master", help="Spark master for --engine spark (local[*], spark://host:7077, yarn, ...).")] = "local[*]",
 ) -> None:
     """Score INPUT with a bundle: one row of signals per input row that has a full window."""
     from score.atomic import atomic_write_bytes
     from score.bundle import load_bundle, resolve_model
+    from score.errors import ConfigError
     from score.progress import Progress
-    from score.runner import score_file
+    from score.runner import default_output_path, score_file
 
+    if engine not in ("local", "spark"):
+        raise ConfigError(f"--engine {engine!r} is not known; use local or spark")
+    if engine == "spark":
+        from score.spark_engine import score_spark
+
+        out = str(output or default_output_path(input))
+        result_spark = score_spark(str(input), resolve_model(model), out, master=master, overwrite=overwrite,
+                                   threads=threads or 1, batch_size=batch_size)
+        if summary is not None:
+            text = json.dumps(result_spark.to_dict(), indent=2, sort_keys=True) + "\n"
+            atomic_write_bytes(summary, text.encode(), overwrite=True)
+        typer.echo(result_spark.line(), err=True)
+        return
     bundle = load_bundle(resolve_model(model), threads=threads)
     with Progress(sys.stderr) as bar:
         result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,

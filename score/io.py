@@ -23,7 +23,7 @@ import polars as pl
 from score.errors import DataError, InputError
 
 __all__ = [
-    "OhlcvData", "OhlcvReader", "UnsortedInput", "load_ohlcv", "clean_ohlcv", "too_short_message",
+    "OhlcvData", "OhlcvReader", "UnsortedInput", "load_ohlcv", "clean_ohlcv", "too_short_message", "map_columns",
     "PRICE_COLUMNS", "OHLCV_COLUMNS",
 ]
 
@@ -345,9 +345,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _map_columns(raw: pl.DataFrame, name: str) -> dict[str, str]:
-    """Target name -> source column, matching names case-insensitively."""
+    return map_columns(raw.columns, name)
+
+
+def map_columns(columns: list[str], name: str) -> dict[str, str]:
+    """Target name -> source column, matching names case-insensitively (also used by the Spark engine)."""
     lower: dict[str, str] = {}
-    for col in raw.columns:
+    for col in columns:
         key = col.strip().lower()
         if key in lower:
             raise DataError(f"{name}: columns {lower[key]!r} and {col!r} differ only in case")
@@ -356,7 +360,7 @@ def _map_columns(raw: pl.DataFrame, name: str) -> dict[str, str]:
     missing = [c for c in OHLCV_COLUMNS if c not in lower]
     ts = next((lower[n] for n in TIMESTAMP_NAMES if n in lower), None)
     if ts is None:
-        first = raw.columns[0]
+        first = columns[0]
         if first.strip() == "" or first.startswith("__UNNAMED__") or first.lower() == "index":
             ts = first
     if ts is None:
@@ -364,7 +368,7 @@ def _map_columns(raw: pl.DataFrame, name: str) -> dict[str, str]:
     if missing:
         raise DataError(
             f"{name}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-            f"found {raw.columns}; need open, high, low, close, volume and a date/timestamp "
+            f"found {list(columns)}; need open, high, low, close, volume and a date/timestamp "
             "column (names matched case-insensitively)"
         )
     mapping["timestamp"] = ts
