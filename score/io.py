@@ -285,11 +285,10 @@ def _precheck_csv(p: Path) -> None:
 
 def _read_raw(p: Path) -> tuple[pl.DataFrame, bool]:
     is_parquet = _check_readable(p)
-    suffixes = [s.lower() for s in p.suffixes]
     try:
         if is_parquet:
             return _read_parquet(p), False
-        return _read_csv(p, gz=bool(suffixes) and suffixes[-1] == ".gz"), True
+        return _read_csv(p), True
     except PermissionError as exc:
         raise InputError(f"{p}: file is not readable (permission denied)") from exc
 
@@ -301,39 +300,25 @@ def _read_parquet(p: Path) -> pl.DataFrame:
         raise InputError(f"{p.name}: not a readable parquet file ({_first_line(exc)})") from exc
 
 
-def _read_csv(p: Path, gz: bool) -> pl.DataFrame:
+def _read_csv(p: Path) -> pl.DataFrame:
+    _precheck_csv(p)
     with open(p, "rb") as fh:
-        head = fh.read(2)
-    if p.stat().st_size == 0:
-        raise DataError(f"{p.name}: the file is empty")
-    if gz and head != b"\x1f\x8b":
-        raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
+        gzipped = fh.read(2) == b"\x1f\x8b"
     source: Path | bytes = p
-    if gz or head == b"\x1f\x8b":
+    if gzipped:
         try:
             with gzip.open(p, "rb") as fh:
                 source = fh.read()
         except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
             raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
-        if not source.strip():
-            raise DataError(f"{p.name}: the file is empty")
     try:
-        raw = pl.read_csv(source, infer_schema=False)
+        return pl.read_csv(source, infer_schema=False)
     except OSError as exc:
         raise InputError(f"{p.name}: cannot be read ({_first_line(exc)})") from exc
     except pl.exceptions.NoDataError as exc:
         raise DataError(f"{p.name}: the file is empty") from exc
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{p.name}: not a readable CSV file ({_first_line(exc)})") from exc
-    if raw.width == 1:
-        header = raw.columns[0]
-        for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
-            if sep in header:
-                raise DataError(
-                    f"{p.name}: the header looks {label}-delimited ({header!r}); "
-                    "signalpack reads comma-separated CSV"
-                )
-    return raw
 
 
 def _first_line(exc: BaseException) -> str:
