@@ -21,7 +21,7 @@ import numpy as np
 from schemas import SchemaError, validate
 from score.errors import BundleError, VerifyMismatch
 from score.features import FeatureSpec, check_spec
-from score.golden import GOLDEN_KEY, MANIFEST_KEY, decode_arrays
+from score.golden import MANIFEST_KEY, decode_arrays
 from score.protobuf import ModelInfo, ProtobufError, scan_model
 
 __all__ = [

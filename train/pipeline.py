@@ -120,7 +120,7 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     ds = build_dataset(data.frame, spec, cfg)
     x_tr, y_tr = ds.windows(ds.ends["train"]), ds.labels(ds.ends["train"])
     x_va, y_va = ds.windows(ds.ends["validation"]), ds.labels(ds.ends["validation"])
-    x_te, y_te = ds.windows(ds.ends["test"]), ds.labels(ds.ends["test"])
+    y_te = ds.labels(ds.ends["test"])
     cw = class_weights(y_tr)
     log.info(
         "windows: train %d, validation %d, test %d; class weights %s",
