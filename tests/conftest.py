@@ -39,3 +39,20 @@ def tiny_export(tiny_run, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("bundles") / "tiny.onnx"
     return export_run(tiny_run.run_dir, out)
+
+
+def rewrite_manifest(src: Path, dst: Path, change) -> Path:
+    """Copy a bundle to ``dst`` with its manifest edited in place by ``change(manifest_dict)``."""
+    import json
+
+    import onnx
+
+    m = onnx.load(str(src))
+    props = {p.key: p.value for p in m.metadata_props}
+    manifest = json.loads(props["signalpack.manifest"])
+    change(manifest)
+    props["signalpack.manifest"] = json.dumps(manifest)
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, props)
+    dst.write_bytes(m.SerializeToString())
+    return dst

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +22,7 @@ from score.atomic import TMP_MARK
 from score.bundle import load_bundle
 from score.io import load_ohlcv
 from score.runner import score_frame
-from tests.conftest import EURUSD, GOOG, SP500
+from tests.conftest import EURUSD, GOOG, SP500, rewrite_manifest
 
 KILL_TRIALS = 24
 
@@ -144,16 +143,11 @@ print(json.dumps({"codes": codes, "opened": opened}))
 def test_scoring_path_loads_no_pickle_opens_no_socket_and_no_manifest_path(tmp_path, tiny_export):
     sentinel = tmp_path / "sentinel_never_open.txt"
     sentinel.write_text("secret")
-    m = onnx.load(str(tiny_export.bundle))
-    props = {p.key: p.value for p in m.metadata_props}
-    manifest = json.loads(props["signalpack.manifest"])
-    manifest["training_data"]["file"] = str(sentinel)
-    manifest["model"] = f"see {sentinel}"
-    props["signalpack.manifest"] = json.dumps(manifest)
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    bundle = tmp_path / "planted.onnx"
-    bundle.write_bytes(m.SerializeToString())
+    def plant(manifest: dict) -> None:
+        manifest["training_data"]["file"] = str(sentinel)
+        manifest["model"] = f"see {sentinel}"
+
+    bundle = rewrite_manifest(tiny_export.bundle, tmp_path / "planted.onnx", plant)
     data = tmp_path / "eurusd.csv"
     data.write_bytes(EURUSD.read_bytes())
     commands = [["run", str(data), "--model", str(bundle)], ["verify", str(bundle)], ["inspect", str(bundle)]]

@@ -20,7 +20,7 @@ from score.errors import DataError, OutputError
 from score.features import default_feature_spec
 from score.io import load_ohlcv
 from score.runner import OUTPUT_COLUMNS, default_output_path, score_file, score_frame
-from tests.conftest import EURUSD, GOOG, SP500
+from tests.conftest import EURUSD, GOOG, SP500, rewrite_manifest
 
 
 @pytest.fixture(scope="module")
@@ -203,17 +203,8 @@ def test_cli_model_from_environment(tmp_path, tiny_export):
 
 
 def test_bundle_with_unknown_feature_set_is_refused(tiny_export, tmp_path):
-    import onnx
-
-    m = onnx.load(str(tiny_export.bundle))
-    props = {p.key: p.value for p in m.metadata_props}
-    manifest = json.loads(props["signalpack.manifest"])
-    manifest["feature_spec"]["version"] = "99"
-    props["signalpack.manifest"] = json.dumps(manifest)
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
-    bad = tmp_path / "future.onnx"
-    bad.write_bytes(m.SerializeToString())
+    bad = rewrite_manifest(tiny_export.bundle, tmp_path / "future.onnx",
+                           lambda m: m["feature_spec"].update(version="99"))
     src = tmp_path / "goog.csv"
     src.write_bytes(GOOG.read_bytes())
     r = _score_cli("run", str(src), "--model", str(bad))
