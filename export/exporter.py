@@ -212,8 +212,9 @@ def export_run(
     if len(data) >= 2**31:
         raise ExportError("the bundle would exceed 2 GB, the protobuf limit")
     atomic_write_bytes(out, data, overwrite=overwrite)
-    report_doc = {"bundle": out.name, "sha256": hashlib.sha256(data).hexdigest(), **report.to_dict()}
+    sha256 = hashlib.sha256(data).hexdigest()
+    report_doc = {"bundle": out.name, "sha256": sha256, **report.to_dict()}
     atomic_write_bytes(report_path, (json.dumps(report_doc, indent=2, sort_keys=True) + "\n").encode(),
                        overwrite=True)
-    return ExportResult(out, report_path, report, hashlib.sha256(data).hexdigest(), len(data),
+    return ExportResult(out, report_path, report, sha256, len(data),
                         round(time.monotonic() - started, 2))

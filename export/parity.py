@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from score.errors import ParityError, RunDirError
+from score.io import first_line
 from score.golden import ATOL_FOR_VALIDATION
 from train.ensemble import ensemble_predict, member_predict
 from train.scaler import Scaler
@@ -34,8 +35,7 @@ def load_members(run_dir: Path, meta: dict[str, Any]) -> list[Any]:
         try:
             models.append(keras.saving.load_model(path, compile=False, safe_mode=True))
         except Exception as exc:  # keras raises many kinds for a corrupt file
-            raise RunDirError(f"{path}: not a loadable Keras model ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+            raise RunDirError(f"{path}: not a loadable Keras model ({type(exc).__name__}: {first_line(exc)})") from exc
     return models
 
 

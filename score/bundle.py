@@ -22,6 +22,7 @@ from schemas import SchemaError, validate
 from score.errors import BundleError, VerifyMismatch
 from score.features import FeatureSpec, check_spec
 from score.golden import MANIFEST_KEY, decode_arrays
+from score.io import first_line
 from score.protobuf import ModelInfo, ProtobufError, scan_model
 
 __all__ = [
@@ -169,8 +170,7 @@ def _session(data: bytes, name: str, threads: int) -> Any:
     try:
         return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BundleError(f"{name}: onnxruntime cannot load the graph ({first})") from exc
+        raise BundleError(f"{name}: onnxruntime cannot load the graph ({first_line(exc)})") from exc
 
 
 def _check_graph_against_manifest(info: ModelInfo, manifest: dict[str, Any], name: str) -> None:

@@ -237,7 +237,7 @@ def _polars_errors(batches: Iterator[pl.DataFrame], name: str, is_parquet: bool)
         except (pl.exceptions.PolarsError, OSError) as exc:
             kind = "parquet" if is_parquet else "CSV"
             cls = InputError if is_parquet else DataError
-            raise cls(f"{name}: not a readable {kind} file ({_first_line(exc)})") from exc
+            raise cls(f"{name}: not a readable {kind} file ({first_line(exc)})") from exc
         yield batch
 
 
@@ -270,7 +270,7 @@ def _precheck_csv(p: Path) -> None:
             with gzip.open(p, "rb") as fh:
                 head = fh.read(4096)
         except (OSError, EOFError) as exc:
-            raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
+            raise InputError(f"{p.name}: cannot be decompressed ({first_line(exc)})") from exc
         if not head.strip():
             raise DataError(f"{p.name}: the file is empty")
     header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
@@ -297,7 +297,7 @@ def _read_parquet(p: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(p)
     except Exception as exc:  # polars raises several types for corrupt files
-        raise InputError(f"{p.name}: not a readable parquet file ({_first_line(exc)})") from exc
+        raise InputError(f"{p.name}: not a readable parquet file ({first_line(exc)})") from exc
 
 
 def _read_csv(p: Path) -> pl.DataFrame:
@@ -310,18 +310,19 @@ def _read_csv(p: Path) -> pl.DataFrame:
             with gzip.open(p, "rb") as fh:
                 source = fh.read()
         except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
-            raise InputError(f"{p.name}: cannot be decompressed ({_first_line(exc)})") from exc
+            raise InputError(f"{p.name}: cannot be decompressed ({first_line(exc)})") from exc
     try:
         return pl.read_csv(source, infer_schema=False)
     except OSError as exc:
-        raise InputError(f"{p.name}: cannot be read ({_first_line(exc)})") from exc
+        raise InputError(f"{p.name}: cannot be read ({first_line(exc)})") from exc
     except pl.exceptions.NoDataError as exc:
         raise DataError(f"{p.name}: the file is empty") from exc
     except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{p.name}: not a readable CSV file ({_first_line(exc)})") from exc
+        raise DataError(f"{p.name}: not a readable CSV file ({first_line(exc)})") from exc
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (library messages can span many lines)."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 

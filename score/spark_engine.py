@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from score.errors import DataError, InputError, OutputError, SignalpackError
+from score.io import first_line
 
 __all__ = ["SPARK_OUTPUT_SCHEMA", "SparkSummary", "score_spark"]
 
@@ -171,7 +172,7 @@ def score_spark(
     try:
         raw = spark.read.parquet(input_path)
     except Exception as exc:  # Spark's AnalysisException and friends
-        raise InputError(f"{name}: Spark cannot read it as parquet ({_first_line(exc)})") from exc
+        raise InputError(f"{name}: Spark cannot read it as parquet ({first_line(exc)})") from exc
     mapping = map_columns(raw.columns, name)
     has_symbol = "symbol" in mapping
     frame = raw.select([F.col(f"`{src}`").alias(dst) for dst, src in mapping.items()])
@@ -232,8 +233,3 @@ def _replace_folder(new: Path, final: Path) -> None:
             old.unlink()
     else:
         new.rename(final)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

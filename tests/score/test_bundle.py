@@ -17,6 +17,7 @@ from score.cli import app
 from score.errors import BundleError
 from score.golden import MANIFEST_KEY
 from score.protobuf import scan_model
+from tests.conftest import rewrite_manifest
 
 runner = CliRunner()
 
@@ -31,15 +32,6 @@ def _rewrite(src, dst, edit):
     edit(m)
     dst.write_bytes(m.SerializeToString())
     return dst
-
-
-def _set_manifest(m, change):
-    props = {p.key: p.value for p in m.metadata_props}
-    manifest = json.loads(props[MANIFEST_KEY])
-    change(manifest)
-    props[MANIFEST_KEY] = json.dumps(manifest)
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
 
 
 def test_verify_passes(tiny_export):
@@ -105,11 +97,11 @@ BAD_BUNDLES = {
     "external_data": (_external, "references external data files"),
     "no_manifest": (lambda s, d: _rewrite(s, d, lambda m: m.metadata_props.__delitem__(slice(None))),
                     "no signalpack manifest"),
-    "future_format": (lambda s, d: _rewrite(s, d, lambda m: _set_manifest(m, lambda x: x.update(format_version=99))),
+    "future_format": (lambda s, d: rewrite_manifest(s, d, lambda x: x.update(format_version=99)),
                       "manifest format version 99 is not supported"),
-    "feature_count": (lambda s, d: _rewrite(s, d, lambda m: _set_manifest(m, lambda x: x.update(n_features=7))),
+    "feature_count": (lambda s, d: rewrite_manifest(s, d, lambda x: x.update(n_features=7)),
                       "n_features is 7"),
-    "bad_schema": (lambda s, d: _rewrite(s, d, lambda m: _set_manifest(m, lambda x: x.pop("scaler"))),
+    "bad_schema": (lambda s, d: rewrite_manifest(s, d, lambda x: x.pop("scaler")),
                    "missing required key 'scaler'"),
 }
 
