@@ -84,7 +84,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
 
 
 ORT_ALONE = r"""
-import json, sys, time
+import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 import numpy as np, polars as pl, onnxruntime as ort
 from score.bundle import load_bundle
 from score.features import compute_features
@@ -100,19 +101,30 @@ from pathlib import Path
 frame = clean_ohlcv(frame, Path(data_path)).frame
 w, _ = symbol_windows(compute_features(frame, spec), spec.names, b.seq_len)
 data = open(bundle_path, "rb").read()
+cores = len(os.sched_getaffinity(0))
 results = []
-# first: the settings `score run` uses by default (the baseline of the ratio)
-for threads, batch, mode in [(0, 512, "sequential"), (0, 256, "sequential"), (0, 1024, "sequential"),
-                             (0, 2048, "sequential"), (0, 8192, "sequential"), (1, 512, "sequential"),
-                             (2, 512, "sequential"), (0, 512, "parallel")][: 1 if only_baseline else None]:
+# first: the settings `score run` uses by default (the baseline of the ratio): a
+# single-threaded session, one concurrent run per core, batch 512.
+# "intra-op": one session whose operators spread over `threads` (0: all cores).
+for threads, batch, mode in [(cores, 512, "concurrent"), (cores, 256, "concurrent"), (cores, 1024, "concurrent"),
+                             (cores, 2048, "concurrent"), (1, 512, "concurrent"),
+                             (0, 512, "intra-op"), (0, 1024, "intra-op"), (0, 8192, "intra-op"),
+                             (0, 512, "intra-op parallel branches")][: 1 if only_baseline else None]:
     o = ort.SessionOptions()
-    o.intra_op_num_threads = threads
-    o.execution_mode = ort.ExecutionMode.ORT_PARALLEL if mode == "parallel" else ort.ExecutionMode.ORT_SEQUENTIAL
+    o.intra_op_num_threads = 1 if mode == "concurrent" else threads
+    if mode == "intra-op parallel branches":
+        o.execution_mode = ort.ExecutionMode.ORT_PARALLEL
     s = ort.InferenceSession(data, o, providers=["CPUExecutionProvider"])
     s.run(None, {"features": w[:batch]})
+    run = lambda i: s.run(["probabilities", "signal", "confidence"], {"features": w[i:i + batch]})
     t = time.perf_counter()
-    for i in range(0, len(w), batch):
-        s.run(["probabilities", "signal", "confidence"], {"features": w[i:i + batch]})
+    if mode == "concurrent" and threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(run, range(0, len(w), batch)):
+                pass
+    else:
+        for i in range(0, len(w), batch):
+            run(i)
     dt = time.perf_counter() - t
     results.append({"threads": threads, "batch": batch, "mode": mode, "windows_per_s": len(w) / dt})
 print(json.dumps({"windows": int(len(w)), "runs": results}))
@@ -270,7 +282,7 @@ def main() -> None:
               f"({sp['local_vs_spark']} x faster) |")
     print("\nonnxruntime tuning (prebuilt windows):")
     for run in ort_alone["runs"]:
-        print(f"  threads {run['threads'] or 'auto'}, batch {run['batch']}, {run['mode']}: "
+        print(f"  {run['mode']}, threads {run['threads'] or 'auto'}, batch {run['batch']}: "
               f"{run['windows_per_s']:,.0f} windows/s")
 
 

@@ -70,7 +70,7 @@ def run(
     input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. With --engine spark: a parquet file or folder.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output parquet (default: <input stem>.signals.parquet beside the input).")] = None,
-    threads: Annotated[int, typer.Option("--threads", help="onnxruntime intra-op threads (0: one per core).", min=0)] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="Concurrent onnxruntime runs, one thread each (0: one per core).", min=0)] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per onnxruntime call.", min=1)] = 512,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Input rows per chunk (bounds memory).", min=1000)] = 100_000,
     summary: Annotated[Path | None, typer.Option("--summary", help="Also write the run summary as JSON here.")] = None,
@@ -83,7 +83,7 @@ def run(
     from score.bundle import load_bundle, resolve_model
     from score.errors import ConfigError
     from score.progress import Progress
-    from score.runner import default_output_path, score_file
+    from score.runner import default_output_path, score_file, usable_cores
 
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine {engine!r} is not known; use local or spark")
@@ -98,10 +98,10 @@ def run(
             atomic_write_bytes(summary, text.encode(), overwrite=True)
         typer.echo(result_spark.line(), err=True)
         return
-    bundle = load_bundle(resolve_model(model), threads=threads)
+    bundle = load_bundle(resolve_model(model), threads=1)
     with Progress(sys.stderr) as bar:
         result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,
-                            overwrite=overwrite, progress=bar.update)
+                            overwrite=overwrite, threads=threads or usable_cores(), progress=bar.update)
     if summary is not None:
         text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
         atomic_write_bytes(summary, text.encode(), overwrite=True)

@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from score.windows import build_windows, window_ends
 
 __all__ = [
     "OUTPUT_COLUMNS", "Prepared", "prepare_frame", "infer", "score_frame", "ScoreSummary", "score_file",
-    "default_output_path",
+    "default_output_path", "usable_cores",
 ]
 
 OUTPUT_COLUMNS = (
@@ -78,21 +79,39 @@ def prepare_frame(
     return Prepared(keys, x, ends)
 
 
-def infer(prepared: Prepared, bundle: Bundle, batch_size: int = 512) -> pl.DataFrame:
-    """Run the bundle over prepared windows in batches; returns ``OUTPUT_COLUMNS``."""
+def infer(
+    prepared: Prepared, bundle: Bundle, batch_size: int = 512, pool: ThreadPoolExecutor | None = None
+) -> pl.DataFrame:
+    """Run the bundle over prepared windows in batches; returns ``OUTPUT_COLUMNS``.
+
+    pool : threads that run batches concurrently on the bundle's session. With a
+        single-threaded session this beats one session spread over the cores: no
+        thread waits for another inside an operator, so other work on the machine
+        (the feature thread) slows inference in proportion rather than stalling it.
+        Each batch lands in its own rows, so the result does not depend on the pool.
+    """
     seq_len = bundle.seq_len
     ends = prepared.ends
     n = len(ends)
     probs = np.empty((n, 3), dtype=np.float32)
     signal = np.empty(n, dtype=np.int64)
     conf = np.empty(n, dtype=np.float32)
-    for start in range(0, n, batch_size):
+
+    def run(start: int) -> None:
         stop = min(start + batch_size, n)
         out = bundle.session.run(
             ["probabilities", "signal", "confidence"],
             {"features": build_windows(prepared.x, ends[start:stop], seq_len)},
         )
         probs[start:stop], signal[start:stop], conf[start:stop] = out
+
+    starts = range(0, n, batch_size)
+    if pool is None or len(starts) < 2:
+        for start in starts:
+            run(start)
+    else:
+        for _ in pool.map(run, starts):  # re-raises a batch's exception here
+            pass
     return prepared.keys.with_columns(
         pl.Series("prob_sell", probs[:, 0]),
         pl.Series("prob_hold", probs[:, 1]),
@@ -156,6 +175,14 @@ class ScoreSummary:
             f"with {self.bundle_id} in {self.seconds:.1f} s ({self.rows_per_second:,.0f} rows/s): "
             f"{dist}; {self.actionable:,} actionable → {self.output}"
         )
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def default_output_path(input_path: Path) -> Path:
@@ -249,13 +276,14 @@ def _prefetch(items: Iterator[Any]) -> Iterator[Any]:
 def _stream(
     chunks: Iterator[pl.DataFrame], bundle: Bundle, spec: FeatureSpec, batch_size: int,
     parts: Path, summary: ScoreSummary, has_symbol: Callable[[], bool],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], None] | None, pool: ThreadPoolExecutor | None,
 ) -> list[Path]:
     counts: dict[str, int] = {}
     scored: dict[str, int] = {}
     files: list[Path] = []
-    for chunk, prepared in _prefetch(_prepared(chunks, spec, bundle.seq_len)):
-        scores = infer(prepared, bundle, batch_size)
+
+    def finish(chunk: pl.DataFrame, scores: pl.DataFrame) -> None:
+        """Count and write one chunk's scores (in a thread, while the next chunk is inferred)."""
         for sym, n in chunk.group_by("symbol", maintain_order=True).len().iter_rows():
             counts[sym] = counts.get(sym, 0) + n
         for sym, n in scores.group_by("symbol", maintain_order=True).len().iter_rows():
@@ -270,6 +298,17 @@ def _stream(
         summary.rows_read += chunk.height
         if progress is not None:
             progress(summary.rows_read)
+
+    # one chunk in writing at a time, in order; its exception surfaces at the next .result()
+    with ThreadPoolExecutor(1, thread_name_prefix="signalpack-write") as writer:
+        pending: Future[None] | None = None
+        for chunk, prepared in _prefetch(_prepared(chunks, spec, bundle.seq_len)):
+            scores = infer(prepared, bundle, batch_size, pool)
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(finish, chunk, scores)
+        if pending is not None:
+            pending.result()
     summary.symbols = sum(1 for s in counts if scored.get(s, 0))
     summary.rows_scored = sum(scored.values())
     summary.short_symbols = {s: n for s, n in counts.items() if not scored.get(s, 0)}
@@ -279,7 +318,7 @@ def _stream(
 
 def score_file(
     input_path: str | os.PathLike[str], bundle: Bundle, output: str | os.PathLike[str] | None = None, *,
-    batch_size: int = 512, chunk_rows: int = 100_000, overwrite: bool = False,
+    batch_size: int = 512, chunk_rows: int = 100_000, overwrite: bool = False, threads: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> ScoreSummary:
     """Score a whole file into one parquet file, atomically; see the module docstring.
@@ -287,7 +326,8 @@ def score_file(
     An existing output is refused unless ``overwrite``; with it, the old file
     stays in place until the new one is complete. Rows of symbols too short for
     one window are counted in the summary (``short_symbols``), not an error,
-    unless no row of the file can be scored.
+    unless no row of the file can be scored. threads : concurrent onnxruntime
+    runs (see ``infer``; give the bundle a single-threaded session for them).
     """
     started = time.monotonic()
     input_path = Path(input_path)
@@ -296,14 +336,17 @@ def score_file(
     min_rows = spec.lookback + bundle.seq_len
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
     reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
-    with atomic_path(out, overwrite=overwrite) as tmp:
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
+    with contextlib.ExitStack() as stack, atomic_path(out, overwrite=overwrite) as tmp:
+        if pool is not None:
+            stack.enter_context(pool)
         clean_stale(out)
         parts = tmp.with_name(tmp.name + ".parts")
         parts.mkdir()
         try:
             try:
                 files = _stream(_chunks(reader, chunk_rows), bundle, spec, batch_size, parts, summary,
-                                lambda: reader.has_symbol, progress)
+                                lambda: reader.has_symbol, progress, pool)
             except UnsortedInput:
                 # not in (symbol, timestamp) order: sort in memory (memory grows with the file)
                 shutil.rmtree(parts)
@@ -311,7 +354,7 @@ def score_file(
                 summary = ScoreSummary(str(input_path), str(out), bundle.model_id, sorted_in_memory=True)
                 data = load_ohlcv(input_path)
                 files = _stream(_sorted_chunks(data.frame, chunk_rows), bundle, spec, batch_size, parts,
-                                summary, lambda: data.has_symbol, progress)
+                                summary, lambda: data.has_symbol, progress, pool)
             if not summary.rows_scored:
                 longest = max(summary.warmup_skipped.values(), default=0)
                 raise DataError(too_short_message(input_path.name, reader.has_symbol, longest, min_rows))

@@ -95,6 +95,16 @@ def test_symbol_alone_equals_symbol_in_multi_file(bundle, multi_file, tmp_path):
     assert pl.read_parquet(tmp_path / "s1_out.parquet").equals(both.filter(pl.col("symbol") == "S1"))
 
 
+def test_concurrent_inference_gives_the_same_file(tiny_export, multi_file, tmp_path):
+    """`--threads N` runs batches concurrently on a single-threaded session: same bytes as one thread."""
+    single = load_bundle(tiny_export.bundle, threads=1)
+    score_file(multi_file, single, tmp_path / "one.parquet", chunk_rows=1000, batch_size=64, threads=1)
+    score_file(multi_file, single, tmp_path / "three.parquet", chunk_rows=1000, batch_size=64, threads=3)
+    one, three = (tmp_path / "one.parquet").read_bytes(), (tmp_path / "three.parquet").read_bytes()
+    assert pl.read_parquet(tmp_path / "one.parquet").height > 5 * 64  # several batches per run
+    assert one == three
+
+
 def test_rerun_is_byte_identical(bundle, multi_file, tmp_path):
     digests = []
     for _ in range(2):
