@@ -33,6 +33,15 @@ def tiny_run(tmp_path_factory, tiny_config):
 
 
 @pytest.fixture(scope="session")
+def tiny_walk_forward(tmp_path_factory, tiny_config):
+    """A real run with 3 walk-forward folds on the embedded S&P 500 data (2 epochs per member)."""
+    from train.pipeline import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "walk_forward"
+    return train_run(SP500, tiny_config.with_overrides(split__walk_forward=3), out)
+
+
+@pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory):
     """The tiny run exported once (parity gate included)."""
     from export.exporter import export_run

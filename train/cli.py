@@ -34,20 +34,41 @@ def train(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (members use seed, seed+1, ...).")] = None,
     horizon: Annotated[Optional[int], typer.Option("--horizon", help="Label horizon in bars (labels.horizon).")] = None,
     label_method: Annotated[Optional[str], typer.Option("--labels", help="forward_return or triple_barrier.")] = None,
+    walk_forward: Annotated[Optional[int], typer.Option("--walk-forward", help="Also evaluate K expanding-window folds (split.walk_forward; 2..20).")] = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write the HTML report into RUN_DIR/report.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
 ) -> None:
-    """Train the 3-member ensemble and write a run directory."""
+    """Train the 3-member ensemble and write a run directory (with its HTML report)."""
     from train.config import load_config
     from train.pipeline import train_run
     from train.report import summary_table
 
     cfg = load_config(config).with_overrides(
-        model__max_epochs=epochs, seed=seed, labels__horizon=horizon, labels__method=label_method
+        model__max_epochs=epochs, seed=seed, labels__horizon=horizon, labels__method=label_method,
+        split__walk_forward=walk_forward,
     )
     _console_logging(quiet)
     result = train_run(data, cfg, out)
     typer.echo(summary_table(result.metadata))
     typer.echo(f"run directory: {result.run_dir}  ({result.metadata['seconds']} s)")
+    if report:
+        _write_report(result.run_dir)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `signalpack train`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
+) -> None:
+    """Write the run's HTML report (plots embedded) and its PNGs: equity, trades, calibration, walk-forward, ..."""
+    _write_report(run_dir, out)
+
+
+def _write_report(run_dir: Path, out: Path | None = None) -> None:
+    from train.html_report import write_report
+
+    result = write_report(run_dir, out)
+    typer.echo(f"report: {result.html}")
 
 
 @app.command()
@@ -92,7 +113,7 @@ def demo(
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Max epochs per member.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
 ) -> None:
-    """The main job end to end: train → export (with parity) → verify → inspect."""
+    """The main job end to end: train (with its HTML report) → export (with parity) → verify → inspect."""
     from export.exporter import export_run
     from score.bundle import inspect_bundle, load_bundle, verify_bundle
     from score.describe import describe
@@ -103,7 +124,9 @@ def demo(
     _console_logging(quiet)
     run = train_run(data, TrainConfig().with_overrides(model__max_epochs=epochs), out)
     typer.echo(summary_table(run.metadata))
-    typer.echo(f"run directory: {run.run_dir}\n")
+    typer.echo(f"run directory: {run.run_dir}")
+    _write_report(run.run_dir)
+    typer.echo("")
     exported = export_run(run.run_dir)
     for line in exported.report.lines():
         typer.echo(line)

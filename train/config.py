@@ -61,12 +61,16 @@ class SplitConfig:
     ``purge`` bars (at least the label horizon; 0 means "the horizon") separate
     the segments: a row is a training sample only if the bar ``purge`` rows
     later still lies before the validation cut, and likewise for validation.
+
+    ``walk_forward`` = K >= 2 adds K expanding-window folds, each trained and
+    evaluated like the main split (``train.split.walk_forward_cuts``); 0: none.
     """
 
     train: float = 0.70
     validation: float = 0.15
     test: float = 0.15
     purge: int = 0
+    walk_forward: int = 0
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,8 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     total = sp.train + sp.validation + sp.test
     need(abs(total - 1) < 1e-9, "split.train+validation+test", round(total, 6), "must sum to 1")
     need(0 <= sp.purge <= 1000, "split.purge", sp.purge, "must be 0..1000 bars")
+    need(sp.walk_forward == 0 or 2 <= sp.walk_forward <= 20, "split.walk_forward", sp.walk_forward,
+         "0 (none) or 2..20 folds")
     need(2 <= mod.seq_len <= 500, "model.seq_len", mod.seq_len, "must be 2..500")
     need(1 <= mod.lstm_units <= 1024, "model.lstm_units", mod.lstm_units, "must be 1..1024")
     need(0 <= mod.dropout < 1, "model.dropout", mod.dropout, "must be in [0, 1)")

@@ -19,7 +19,7 @@ from train.labels import add_labels
 from train.scaler import Scaler, fit_scaler
 from train.split import SEGMENTS, Cuts, assign_segments, cut_dates
 
-__all__ = ["Dataset", "build_dataset", "class_weights"]
+__all__ = ["Dataset", "labelled_features", "build_dataset", "class_weights"]
 
 
 @dataclass
@@ -54,13 +54,25 @@ class Dataset:
 
 
 
-def build_dataset(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> Dataset:
-    """frame : checked, (symbol, timestamp)-sorted OHLCV (``score.io``)."""
+def labelled_features(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> pl.DataFrame:
+    """Feature rows (warm-up dropped) with ``label`` and ``label_end``, before any split."""
+    return compute_features(add_labels(frame, cfg.labels), spec)
+
+
+def build_dataset(
+    frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None,
+    name: str = "",
+) -> Dataset:
+    """frame : checked, (symbol, timestamp)-sorted OHLCV (``score.io``).
+
+    cuts : the split's cut dates (a walk-forward fold's); None: from ``cfg.split``.
+    name : what the split is called in error messages ("fold 2"), if not the main split.
+    """
     seq_len = cfg.model.seq_len
-    labelled = add_labels(frame, cfg.labels)
-    feats = compute_features(labelled, spec)
-    has_label = feats.filter(pl.col("label").is_not_null())
-    cuts = cut_dates(has_label.get_column("timestamp"), cfg.split)
+    feats = labelled_features(frame, spec, cfg)
+    if cuts is None:
+        has_label = feats.filter(pl.col("label").is_not_null())
+        cuts = cut_dates(has_label.get_column("timestamp"), cfg.split)
     feats = assign_segments(feats, cuts, cfg.purge)
 
     x_raw = feats.select(spec.names).to_numpy().astype(np.float32)
@@ -68,11 +80,12 @@ def build_dataset(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> D
     all_ends = window_ends(groups, seq_len)
     segment = feats.get_column("segment").to_numpy()[all_ends]
     is_sample = feats.get_column("is_sample").to_numpy()[all_ends]
-    ends = {name: all_ends[(segment == k) & is_sample] for k, name in enumerate(SEGMENTS)}
-    for name, e in ends.items():
+    ends = {seg: all_ends[(segment == k) & is_sample] for k, seg in enumerate(SEGMENTS)}
+    where = f"{name}: " if name else ""
+    for seg_name, e in ends.items():
         if len(e) == 0:
             raise DataError(
-                f"the {name} segment has no complete labelled window; the data is too short "
+                f"{where}the {seg_name} segment has no complete labelled window; the data is too short "
                 f"for seq_len {seq_len}, look-back {spec.lookback} and a "
                 f"{cfg.split.train:.0%}/{cfg.split.validation:.0%}/{cfg.split.test:.0%} split"
             )

@@ -22,22 +22,28 @@ import numpy as np
 import polars as pl
 
 from score.errors import ConfigError, OutputError
-from score.features import default_feature_spec
+from score.features import FeatureSpec, default_feature_spec
 from score.io import load_ohlcv
 from score.windows import build_windows
 from train import rundir
 from train.config import TrainConfig
-from train.dataset import Dataset, build_dataset, class_weights
+from train.dataset import Dataset, build_dataset, class_weights, labelled_features
 from train.ensemble import (
     WEIGHT_METRIC,
+    MemberResult,
     ensemble_predict,
     ensemble_weights,
     member_predict,
     train_members,
 )
 from train.evaluate import baseline_metrics, classification_metrics
+from train.split import Cuts, walk_forward_cuts
 
-__all__ = ["default_data_path", "train_run", "RunResult"]
+__all__ = ["default_data_path", "train_run", "RunResult", "PREDICTION_COLUMNS", "WALK_FORWARD_FIGURES"]
+
+PREDICTION_COLUMNS = (
+    "symbol", "timestamp", "label", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence", "close",
+)
 
 log = logging.getLogger("signalpack.train")
 
@@ -110,20 +116,31 @@ def train_run(
     return RunResult(final, metadata)
 
 
-def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime) -> dict[str, Any]:
-    spec = default_feature_spec()
-    seq_len = cfg.model.seq_len
-    data = load_ohlcv(data_path, min_rows=spec.lookback + seq_len + cfg.labels.horizon)
-    log.info("data %s: %d rows, %d symbol(s)", data_path.name, data.rows_read, len(data.symbols))
-    for sym, n in data.skipped_short.items():
-        log.warning("symbol %r skipped: %d rows, fewer than one window needs", sym, n)
-    ds = build_dataset(data.frame, spec, cfg)
+@dataclass
+class Evaluation:
+    """One split (the main one or a walk-forward fold) trained and evaluated."""
+
+    ds: Dataset
+    members: list[MemberResult]
+    class_weights: dict[int, float]
+    weights: list[float]
+    val_f1: list[float]
+    metrics: dict[str, Any]
+    predictions: pl.DataFrame
+    simulation: dict[str, Any]
+
+
+def _fit_evaluate(
+    frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None, name: str = ""
+) -> Evaluation:
+    """Dataset → members → validation weights → test metrics beside baselines → simulation."""
+    ds = build_dataset(frame, spec, cfg, cuts, name)
     x_tr, y_tr = ds.windows(ds.ends["train"]), ds.labels(ds.ends["train"])
     x_va, y_va = ds.windows(ds.ends["validation"]), ds.labels(ds.ends["validation"])
     y_te = ds.labels(ds.ends["test"])
     cw = class_weights(y_tr)
     log.info(
-        "windows: train %d, validation %d, test %d; class weights %s",
+        "%swindows: train %d, validation %d, test %d; class weights %s", f"{name}: " if name else "",
         len(y_tr), len(y_va), len(y_te), {k: round(v, 3) for k, v in cw.items()},
     )
 
@@ -148,26 +165,147 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
 
     pred_frame = _prediction_frame(ds, probs)
     sim = simulate_symbols(pred_frame, cfg.simulation, cfg.seed)
+    sim["trials"], sim["sharpe_statistics"] = _sharpe_statistics(ds, sim, member_test, cfg)
+    return Evaluation(ds, members, cw, weights, val_f1, metrics, pred_frame, sim)
 
-    for i, m in enumerate(members):
+
+def _sharpe_statistics(
+    ds: Dataset, sim: dict[str, Any], member_test: list[np.ndarray], cfg: TrainConfig
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """PSR and DSR of the ensemble's strategy; the trials are every strategy variant this run
+    evaluated on the test segment: the ensemble and each member trading on its own."""
+    import dataclasses
+
+    from train.sharpe import sharpe_statistics
+    from train.simulate import bar_returns, bars_per_year, simulate_symbols
+
+    capital = cfg.simulation.initial_capital
+    no_random = dataclasses.replace(cfg.simulation, random_runs=0)
+    curves = [("ensemble", sim["equity"])]
+    curves += [(f"member {i}", simulate_symbols(_prediction_frame(ds, p), no_random, cfg.seed)["equity"])
+               for i, p in enumerate(member_test)]
+    trials = []
+    for name, equity in curves:
+        r = bar_returns(equity.get_column("equity").to_numpy(), capital)
+        sd = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0
+        trials.append({"name": name, "sharpe_per_bar": float(np.mean(r)) / sd if sd > 0 else 0.0})
+    equity = sim["equity"]
+    stats = sharpe_statistics(
+        bar_returns(equity.get_column("equity").to_numpy(), capital),
+        [t["sharpe_per_bar"] for t in trials],
+        periods_per_year=bars_per_year(equity.get_column("timestamp").to_numpy()),
+    )
+    return trials, stats
+
+
+def _write_evaluation(folder: Path, ev: Evaluation) -> None:
+    """The human-readable outputs of one split: predictions, simulation, Monte Carlo, history."""
+    rundir.write_csv(
+        folder / "predictions.csv",
+        ev.predictions.drop("open", "high", "low", "signal").rename({"signal_name": "signal"})
+        .select(*PREDICTION_COLUMNS),
+    )
+    rundir.write_csv(folder / "trades.csv", ev.simulation["trades"])
+    rundir.write_csv(folder / "equity.csv", ev.simulation["equity"])
+    rundir.write_csv(folder / "random_returns.csv", pl.DataFrame({
+        "run": pl.Series(np.arange(len(ev.simulation["random_returns"])), dtype=pl.Int64),
+        "total_return": pl.Series(ev.simulation["random_returns"], dtype=pl.Float64),
+    }))
+    rundir.write_csv(folder / "history.csv", rundir.history_frame(ev.members))
+
+
+def _simulation_record(sim: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sim.items() if k not in ("trades", "equity", "random_returns")}
+
+
+def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime) -> dict[str, Any]:
+    spec = default_feature_spec()
+    seq_len = cfg.model.seq_len
+    data = load_ohlcv(data_path, min_rows=spec.lookback + seq_len + cfg.labels.horizon)
+    log.info("data %s: %d rows, %d symbol(s)", data_path.name, data.rows_read, len(data.symbols))
+    for sym, n in data.skipped_short.items():
+        log.warning("symbol %r skipped: %d rows, fewer than one window needs", sym, n)
+    folds = _fold_cuts(data.frame, spec, cfg)  # checked before any training
+    ev = _fit_evaluate(data.frame, spec, cfg)
+    ds = ev.ds
+
+    for i, m in enumerate(ev.members):
         m.model.save(tmp / rundir.member_file(i))
     rundir.write_npy(tmp / rundir.TEST_WINDOWS, build_windows(ds.x_raw, ds.test_ends, seq_len))
     rundir.write_json(tmp / "scaler.json", ds.scaler.to_dict())
     rundir.write_json(tmp / "feature_spec.json", spec.to_dict())
     rundir.write_json(tmp / "config.json", cfg.to_dict())
-    rundir.write_csv(
-        tmp / "predictions.csv",
-        pred_frame.drop("open", "high", "low", "close", "signal").rename({"signal_name": "signal"}),
-    )
-    rundir.write_csv(tmp / "trades.csv", sim["trades"])
-    rundir.write_csv(tmp / "equity.csv", sim["equity"])
-    rundir.write_csv(tmp / "history.csv", rundir.history_frame(members))
+    _write_evaluation(tmp, ev)
 
-    return rundir.build_metadata(
-        created=created, data=data, ds=ds, cfg=cfg, class_weights=cw, members=members,
-        weights=weights, val_f1=val_f1, metrics=metrics,
-        simulation={k: v for k, v in sim.items() if k not in ("trades", "equity")},
+    metadata = rundir.build_metadata(
+        created=created, data=data, ds=ds, cfg=cfg, class_weights=ev.class_weights, members=ev.members,
+        weights=ev.weights, val_f1=ev.val_f1, metrics=ev.metrics, simulation=_simulation_record(ev.simulation),
     )
+    if folds:
+        metadata["walk_forward"] = _walk_forward(tmp, data.frame, spec, cfg, folds)
+    return metadata
+
+
+def _fold_cuts(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> list[Cuts]:
+    k = cfg.split.walk_forward
+    if not k:
+        return []
+    labelled = labelled_features(frame, spec, cfg).filter(pl.col("label").is_not_null())
+    return walk_forward_cuts(labelled.get_column("timestamp"), k, cfg.split)
+
+
+def _walk_forward(
+    tmp: Path, frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, folds: list[Cuts]
+) -> dict[str, Any]:
+    """Train and evaluate every fold; per-fold files under walk_forward/fold_<i>/, figures for metadata."""
+    records = []
+    for i, cuts in enumerate(folds):
+        name = f"walk-forward fold {i + 1}/{len(folds)}"
+        log.info("%s: validation from %s, test %s .. %s", name, cuts.validation, cuts.test, cuts.end or "end")
+        ev = _fit_evaluate(frame, spec, cfg, cuts, name)
+        folder = tmp / "walk_forward" / f"fold_{i}"
+        folder.mkdir(parents=True)
+        _write_evaluation(folder, ev)
+        records.append({
+            "fold": i,
+            "cuts": {"validation_start": rundir.iso(cuts.validation), "test_start": rundir.iso(cuts.test),
+                     "test_end_before": rundir.iso(cuts.end)},
+            "segments": rundir.segment_summary(ev.ds),
+            "ensemble_weights": ev.weights,
+            "metrics": {"ensemble": ev.metrics["ensemble"], "baselines": ev.metrics["baselines"]},
+            "simulation": {k: v for k, v in _simulation_record(ev.simulation).items() if k != "per_symbol"},
+        })
+    return {"k": len(folds), "scheme": "expanding", "folds": records, "aggregate": _aggregate(records)}
+
+
+WALK_FORWARD_FIGURES = (
+    ("ensemble", "metrics.ensemble.accuracy"), ("ensemble", "metrics.ensemble.balanced_accuracy"),
+    ("ensemble", "metrics.ensemble.macro_f1"), ("ensemble", "metrics.ensemble.log_loss"),
+    ("majority", "metrics.baselines.majority.balanced_accuracy"),
+    ("majority", "metrics.baselines.majority.log_loss"),
+    ("stratified_random", "metrics.baselines.stratified_random.balanced_accuracy"),
+    ("strategy", "simulation.strategy.total_return"), ("strategy", "simulation.strategy.sharpe"),
+    ("strategy", "simulation.strategy.max_drawdown"), ("strategy", "simulation.strategy.n_trades"),
+    ("buy_and_hold", "simulation.buy_and_hold.total_return"), ("buy_and_hold", "simulation.buy_and_hold.sharpe"),
+    ("buy_and_hold", "simulation.buy_and_hold.max_drawdown"),
+)
+
+
+def _aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean and sample std (ddof=1) across folds of each headline figure, with the per-fold values."""
+    out = {}
+    for who, path in WALK_FORWARD_FIGURES:
+        values = []
+        for r in records:
+            v: Any = r
+            for key in path.split("."):
+                v = v[key]
+            values.append(float(v))
+        arr = np.asarray(values)
+        out[f"{who}.{path.rsplit('.', 1)[1]}"] = {
+            "mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "values": values,
+        }
+    return out
 
 
 def _prediction_frame(ds: Dataset, probs: np.ndarray) -> pl.DataFrame:

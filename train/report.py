@@ -15,6 +15,11 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:8.3f}"
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def summary_table(meta: dict[str, Any]) -> str:
     """Classification metrics (ensemble, members, baselines) and the simulation vs baselines."""
     m = meta["metrics"]
@@ -56,7 +61,34 @@ def summary_table(meta: dict[str, Any]) -> str:
         lines.append(
             f"random-signal baseline: {rnd['runs']} runs with {rnd['n_trades']} trades, median return "
             f"{_pct(rnd['median_return']).strip()}; strategy at the "
-            f"{rnd['strategy_percentile']:.0f}th percentile"
+            f"{_ordinal(round(rnd['strategy_percentile']))} percentile"
         )
+    stats = sim.get("sharpe_statistics")
+    if stats:
+        if stats.get("psr") is None:
+            lines.append(f"probabilistic / deflated Sharpe ratio: n/a ({stats.get('note')})")
+        else:
+            lines.append(
+                f"probabilistic Sharpe ratio P(SR > 0) {stats['psr']:.3f}; deflated Sharpe ratio "
+                f"{stats['dsr']:.3f} over {stats['n_trials']} trials (the ensemble and each member)"
+            )
+    wf = meta.get("walk_forward")
+    if wf:
+        lines.append("")
+        lines.append(f"walk-forward, {wf['k']} expanding-window folds (mean ± std across folds)")
+        agg = wf["aggregate"]
+        for key, label, fmt in (
+            ("ensemble.balanced_accuracy", "balanced accuracy", _pct),
+            ("majority.balanced_accuracy", "  majority baseline", _pct),
+            ("stratified_random.balanced_accuracy", "  random baseline", _pct),
+            ("ensemble.log_loss", "log loss", _num),
+            ("majority.log_loss", "  majority baseline", _num),
+            ("strategy.total_return", "strategy total return", _pct),
+            ("buy_and_hold.total_return", "  buy & hold", _pct),
+            ("strategy.sharpe", "strategy Sharpe", _num),
+            ("buy_and_hold.sharpe", "  buy & hold", _num),
+        ):
+            a = agg[key]
+            lines.append(f"{label:<28}{fmt(a['mean']).strip():>12} ± {fmt(a['std']).strip()}")
     lines.append("Signals are not financial advice.")
     return "\n".join(lines)

@@ -8,10 +8,14 @@
                        metrics beside baselines, simulation, library versions
     test_windows.npy   the raw (unscaled) float32 test windows, in predictions.csv order:
                        what export's parity gate and golden vectors run on (plain .npy, no pickle)
-    predictions.csv    per test window: symbol, timestamp, label, probabilities, signal, confidence
+    predictions.csv    per test window: symbol, timestamp, label, probabilities, signal, confidence, close
     trades.csv, equity.csv   the trading simulation on the test segment
+    random_returns.csv the random-signal baseline's Monte Carlo runs (total return per run)
     history.csv        per member per epoch: loss, accuracy, val_loss, val_accuracy, learning_rate
     train.log          the run's log
+    walk_forward/fold_<i>/   with --walk-forward K: each fold's predictions, trades, equity,
+                       random_returns and history (its figures are in metadata.json)
+    report/            report.html (images embedded) and its PNGs (`signalpack report`)
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from score.errors import RunDirError
 __all__ = [
     "METADATA_FORMAT_VERSION", "REQUIRED_FILES", "TEST_WINDOWS", "member_file", "write_json",
     "write_csv", "write_npy", "read_npy",
-    "history_frame", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
+    "history_frame", "iso", "segment_summary", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
 ]
 
 METADATA_FORMAT_VERSION = 1
@@ -96,8 +100,31 @@ def history_frame(members: list[Any]) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def _iso(ts: Any) -> str | None:
+def iso(ts: Any) -> str | None:
     return None if ts is None else ts.isoformat(timespec="seconds") if isinstance(ts, datetime) else str(ts)
+
+
+def segment_summary(ds: Any) -> dict[str, Any]:
+    """Per segment: first/last timestamp, rows, labelled rows, sample windows, class counts, and
+    ``last_label_end``: the latest bar any sample's label reads (the purge keeps it before the next cut)."""
+    frame: pl.DataFrame = ds.frame
+    label_end = frame.get_column("label_end")
+    lab_all = frame.get_column("label").to_numpy()
+    segments: dict[str, Any] = {}
+    for k, name in enumerate(("train", "validation", "test")):
+        seg = frame.filter(pl.col("segment") == k)
+        samples = ds.ends[name]
+        lab = lab_all[samples]
+        segments[name] = {
+            "start": iso(seg.get_column("timestamp").min()),
+            "end": iso(seg.get_column("timestamp").max()),
+            "rows": seg.height,
+            "labelled_rows": int(seg.get_column("is_sample").sum()),
+            "windows": int(len(samples)),
+            "class_counts": {c: int((lab == i).sum()) for i, c in enumerate(CLASS_NAMES)},
+            "last_label_end": iso(label_end.gather(samples).max()) if len(samples) else None,
+        }
+    return segments
 
 
 def build_metadata(
@@ -107,21 +134,7 @@ def build_metadata(
 ) -> dict[str, Any]:
     from train.ensemble import WEIGHT_METRIC
 
-    frame: pl.DataFrame = ds.frame
-    segments: dict[str, Any] = {}
-    for k, name in enumerate(("train", "validation", "test")):
-        seg = frame.filter(pl.col("segment") == k)
-        labels = seg.filter(pl.col("is_sample")).get_column("label").to_numpy()
-        samples = ds.ends[name]
-        lab = frame.get_column("label").to_numpy()[samples]
-        segments[name] = {
-            "start": _iso(seg.get_column("timestamp").min()),
-            "end": _iso(seg.get_column("timestamp").max()),
-            "rows": seg.height,
-            "labelled_rows": int(len(labels)),
-            "windows": int(len(samples)),
-            "class_counts": {c: int((lab == i).sum()) for i, c in enumerate(CLASS_NAMES)},
-        }
+    segments = segment_summary(ds)
     src = data.frame
     return {
         "format_version": METADATA_FORMAT_VERSION,
@@ -140,12 +153,12 @@ def build_metadata(
             "has_symbol": data.has_symbol,
             "symbols": data.symbols,
             "skipped_short_symbols": data.skipped_short,
-            "start": _iso(src.get_column("timestamp").min()),
-            "end": _iso(src.get_column("timestamp").max()),
+            "start": iso(src.get_column("timestamp").min()),
+            "end": iso(src.get_column("timestamp").max()),
         },
         "split": {
-            "validation_start": _iso(ds.cuts.validation),
-            "test_start": _iso(ds.cuts.test),
+            "validation_start": iso(ds.cuts.validation),
+            "test_start": iso(ds.cuts.test),
             "purge_bars": cfg.purge,
             "segments": segments,
         },

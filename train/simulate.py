@@ -41,6 +41,8 @@ __all__ = [
     "buy_and_hold",
     "random_baseline",
     "performance_metrics",
+    "bar_returns",
+    "bars_per_year",
     "simulate_symbols",
 ]
 
@@ -397,6 +399,30 @@ def random_baseline(
 # --------------------------------------------------------------------------- metrics
 
 
+def bar_returns(equity: np.ndarray, initial_capital: float) -> np.ndarray:
+    """Simple return of each bar, the first one from ``initial_capital`` (0 where equity was <= 0)."""
+    eq = np.asarray(equity, dtype=np.float64)
+    path = np.concatenate([[float(initial_capital)], eq])
+    prev, cur = path[:-1], path[1:]
+    rets = np.zeros(len(eq), dtype=np.float64)
+    ok = prev > 0
+    rets[ok] = cur[ok] / prev[ok] - 1.0
+    return rets
+
+
+def _years(ts: np.ndarray) -> float:
+    if len(ts) < 2:
+        return 0.0
+    return float((ts[-1] - ts[0]).astype(np.int64)) / _US_PER_DAY / _DAYS_PER_YEAR
+
+
+def bars_per_year(timestamps: np.ndarray) -> float:
+    """Bars per calendar year of a series (0 when it spans no time): the annualisation factor."""
+    ts = np.asarray(timestamps).astype("datetime64[us]")
+    years = _years(ts)
+    return len(ts) / years if years > 0 else 0.0
+
+
 def performance_metrics(
     equity: np.ndarray,
     timestamps: np.ndarray,
@@ -430,16 +456,9 @@ def performance_metrics(
     initial = float(initial_capital)
     final = float(eq[-1]) if n else initial
     path = np.concatenate([[initial], eq])
-
-    prev, cur = path[:-1], path[1:]
-    rets = np.zeros(n, dtype=np.float64)
-    ok = prev > 0
-    rets[ok] = cur[ok] / prev[ok] - 1.0
-
-    years = 0.0
-    if n > 1:
-        years = float((ts[-1] - ts[0]).astype(np.int64)) / _US_PER_DAY / _DAYS_PER_YEAR
-    per_year = n / years if years > 0 else 0.0
+    rets = bar_returns(eq, initial)
+    years = _years(ts)
+    per_year = bars_per_year(ts)
 
     total_return = final / initial - 1.0
     if years > 0:
@@ -535,6 +554,8 @@ def simulate_symbols(frame: pl.DataFrame, cfg: SimConfig, seed: int) -> dict[str
         trades : polars DataFrame of all trades, with a symbol column.
         equity : polars DataFrame timestamp, equity, buy_and_hold_equity,
             position (one symbol: its +1/0/-1; several: symbols in a position).
+        random_returns : float64 array, the random runs' total returns (the
+            Monte Carlo distribution behind ``random``; empty with no trades).
     """
     import polars as pl
 
@@ -639,4 +660,5 @@ def simulate_symbols(frame: pl.DataFrame, cfg: SimConfig, seed: int) -> dict[str
         "per_symbol": per_symbol,
         "trades": trades_frame,
         "equity": equity_frame,
+        "random_returns": random_finals / cfg.initial_capital - 1.0 if random_trades else np.zeros(0),
     }

@@ -17,7 +17,7 @@ from train.rundir import REQUIRED_FILES, check_run_dir
 
 EXPECTED = {
     *REQUIRED_FILES, "member_0.keras", "member_1.keras", "member_2.keras",
-    "predictions.csv", "trades.csv", "equity.csv", "history.csv", "train.log",
+    "predictions.csv", "trades.csv", "equity.csv", "history.csv", "train.log", "random_returns.csv",
 }
 
 
@@ -45,7 +45,8 @@ def test_metadata_and_config_match_their_schemas(tiny_run):
 
 def test_predictions_and_metrics_agree(tiny_run):
     pred = pl.read_csv(tiny_run.run_dir / "predictions.csv")
-    assert pred.columns == ["symbol", "timestamp", "label", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence"]
+    assert pred.columns == ["symbol", "timestamp", "label", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence",
+                            "close"]
     probs = pred.select("prob_sell", "prob_hold", "prob_buy").to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     names = np.array(["SELL", "HOLD", "BUY"])
