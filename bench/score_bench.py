@@ -160,6 +160,8 @@ def main() -> None:
     ap.add_argument("--no-spark", dest="spark", action="store_false", help="Skip the Spark local engine figure.")
     ap.add_argument("--spark-master", default="local[2]")
     ap.add_argument("--repeats", type=int, default=3, help="Interleaved end-to-end / onnxruntime-alone pairs.")
+    ap.add_argument("--pair-rows", type=int, default=None,
+                    help="File size of the interleaved pairs (default: the largest of --sizes, as in a nightly job).")
     args = ap.parse_args()
     py = sys.executable
     bindir = Path(py).parent
@@ -224,16 +226,21 @@ def main() -> None:
     # Paired, interleaved measurements: this shared 2-core machine drifts by tens of percent
     # between minutes, so each end-to-end run is compared with an onnxruntime-alone run
     # made right after it, and the median of the pair ratios is reported.
+    pair_rows = args.pair_rows or max(args.sizes)
+    pair_file = work / f"synthetic_{pair_rows}.parquet"
+    if not pair_file.exists():
+        make_file(pair_file, pair_rows)
     pairs = []
     for _ in range(args.repeats):
         out = work / "pair.signals.parquet"
-        wall, _, _ = timed([str(bindir / "score"), "run", str(first), "--model", str(bundle), "--output", str(out),
+        wall, _, _ = timed([str(bindir / "score"), "run", str(pair_file), "--model", str(bundle), "--output", str(out),
                             "--overwrite", "--summary", str(work / "pair.json")], env)
         scored = json.loads((work / "pair.json").read_text())["rows_scored"]
         p = subprocess.run([py, "-c", ORT_ALONE, str(bundle), str(first), str(args.ort_windows), "baseline"],
                            capture_output=True, text=True, env=env, check=True)
         alone = json.loads(p.stdout)["runs"][0]["windows_per_s"]
-        pairs.append({"end_to_end_windows_per_s": round(scored / wall), "ort_alone_windows_per_s": round(alone),
+        pairs.append({"rows": pair_rows, "end_to_end_windows_per_s": round(scored / wall),
+                      "ort_alone_windows_per_s": round(alone),
                       "ratio": round(scored / wall / alone, 3)})
     result["paired"] = pairs
     ratios = sorted(x["ratio"] for x in pairs)
@@ -267,7 +274,7 @@ def main() -> None:
     if "windows_per_s" in result["keras_predict"]:
         print(f"| Keras predict (3 members + average) | {result['keras_predict']['windows_per_s']:,.0f} windows/s |")
     r = result["ratios"]
-    print(f"| end-to-end / onnxruntime alone, median of {len(pairs)} interleaved pairs ({int(small):,} rows) | "
+    print(f"| end-to-end / onnxruntime alone, median of {len(pairs)} interleaved pairs ({pair_rows:,} rows) | "
           f"{r['paired_median_end_to_end_vs_ort_alone']} (pairs: {', '.join(str(x['ratio']) for x in pairs)}) |")
     for k, v in r["end_to_end_vs_ort_alone_per_size"].items():
         print(f"| end-to-end / onnxruntime alone (same settings), {int(k):,} rows | {v} |")

@@ -1,4 +1,4 @@
-"""Every bad input refused clearly: one table across all six commands.
+"""Every bad input refused clearly: one table across all seven commands.
 
 Each case runs the real CLI in a subprocess and asserts the exit code (2 for bad
 input, 1 for a verify or parity mismatch), exactly one stderr line that names
@@ -229,9 +229,24 @@ CASES = [
          T, 2, ("config.toml", "'simulation.cost' = 0.5 is out of range")),
     Case("config_bad_toml", lambda w, r, b: ["train", str(GOOG), "--config", str(_config(w, "[model\n")), "--out", str(w / "run")],
          T, 2, ("config.toml", "not valid TOML")),
+    Case("walk_forward_one_fold", lambda w, r, b: ["train", str(GOOG), "--walk-forward", "1", "--out", str(w / "run")],
+         T, 2, ("'split.walk_forward' = 1 is out of range",)),
+    Case("walk_forward_too_many_folds", lambda w, r, b: ["train", str(_head_csv(w, 400)), "--walk-forward", "20",
+                                                         "--out", str(w / "run"), "-q"],
+         T, 2, ("walk-forward fold", "no complete labelled window", "20 walk-forward folds")),
+    Case("report_without_metadata", lambda w, r, b: ["report", str(_without(copy_run(r, w), "metadata.json"))],
+         T, 2, ("run_copy", "missing metadata.json")),
+    Case("report_not_a_run_dir", lambda w, r, b: ["report", str(w / "nothing_here")], T, 2,
+         ("nothing_here", "not a run directory")),
     Case("export_bad_opset", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--opset", "25"],
          T, 2, ("--opset 25 is out of range",)),
 ]
+
+
+def _head_csv(work: Path, rows: int) -> Path:
+    p = work / "short.csv"
+    p.write_text("\n".join(goog_text().splitlines()[: rows + 1]) + "\n")
+    return p
 
 
 def _half(bundle: Path, work: Path) -> Path:
@@ -296,7 +311,7 @@ def test_bad_input(case: Case, tmp_path, tiny_run, tiny_export):
 
 
 def test_commands_covered():
-    """The table spans all six commands (read from each case's argv-building code)."""
+    """The table spans all seven commands (read from each case's argv-building code)."""
     def consts(c: Case) -> set[str]:
         code = c.build.__code__
         found = {x for x in code.co_consts if isinstance(x, str)}
@@ -307,7 +322,7 @@ def test_commands_covered():
         return found
 
     seen = set().union(*(consts(c) for c in CASES))
-    assert {"run", "verify", "inspect", "train", "export", "parity"} <= seen
+    assert {"run", "verify", "inspect", "train", "export", "parity", "report"} <= seen
 
 
 def test_disk_full_leaves_no_output(tmp_path, monkeypatch, capsys):

@@ -84,10 +84,11 @@ def build_dataset(
     where = f"{name}: " if name else ""
     for seg_name, e in ends.items():
         if len(e) == 0:
+            scheme = (f"{cfg.split.walk_forward} walk-forward folds (use fewer folds or more data)" if name else
+                      f"a {cfg.split.train:.0%}/{cfg.split.validation:.0%}/{cfg.split.test:.0%} split")
             raise DataError(
                 f"{where}the {seg_name} segment has no complete labelled window; the data is too short "
-                f"for seq_len {seq_len}, look-back {spec.lookback} and a "
-                f"{cfg.split.train:.0%}/{cfg.split.validation:.0%}/{cfg.split.test:.0%} split"
+                f"for seq_len {seq_len}, look-back {spec.lookback} and {scheme}"
             )
     train_rows = segment_rows(feats, 0)
     scaler = fit_scaler(x_raw[train_rows], spec.names)

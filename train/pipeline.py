@@ -251,7 +251,10 @@ def _fold_cuts(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> list
     if not k:
         return []
     labelled = labelled_features(frame, spec, cfg).filter(pl.col("label").is_not_null())
-    return walk_forward_cuts(labelled.get_column("timestamp"), k, cfg.split)
+    folds = walk_forward_cuts(labelled.get_column("timestamp"), k, cfg.split)
+    for i, cuts in enumerate(folds):  # refuse a fold without windows before hours of training
+        build_dataset(frame, spec, cfg, cuts, f"walk-forward fold {i + 1}/{k}")
+    return folds
 
 
 def _walk_forward(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["summary_table"]
+__all__ = ["summary_table", "ordinal"]
 
 
 def _pct(v: Any) -> str:
@@ -15,7 +15,8 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:8.3f}"
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, …, 21st."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
 
@@ -61,7 +62,7 @@ def summary_table(meta: dict[str, Any]) -> str:
         lines.append(
             f"random-signal baseline: {rnd['runs']} runs with {rnd['n_trades']} trades, median return "
             f"{_pct(rnd['median_return']).strip()}; strategy at the "
-            f"{_ordinal(round(rnd['strategy_percentile']))} percentile"
+            f"{ordinal(round(rnd['strategy_percentile']))} percentile"
         )
     stats = sim.get("sharpe_statistics")
     if stats:

@@ -101,3 +101,10 @@ def test_cli_refuses_existing_run_dir_and_bad_config(tmp_path, tiny_run):
     assert r.returncode == 2
     assert r.stderr.strip() == "signalpack: error: bad.toml: 'model.lstm_units' = 0 is out of range; must be 1..1024"
     assert not (tmp_path / "x").exists()
+
+
+def test_ordinals_read_as_english():
+    from train.report import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 82, 100, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "82nd", "100th", "101st", "111th"]
