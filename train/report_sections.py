@@ -411,6 +411,8 @@ _WF_COLUMNS = (
     ("strategy Sharpe", "simulation.strategy.sharpe", "strategy.sharpe", _num),
     ("buy &amp; hold Sharpe", "simulation.buy_and_hold.sharpe", "buy_and_hold.sharpe", _num),
     ("trades", "simulation.strategy.n_trades", "strategy.n_trades", fmt_int),
+    ("PSR", "simulation.sharpe_statistics.psr", "strategy.psr", _pct),
+    ("DSR", "simulation.sharpe_statistics.dsr", "strategy.dsr", _pct),
 )
 """(column header, path in a fold record, aggregate name, format)."""
 
