@@ -90,6 +90,7 @@ def test_cli_train_on_real_file(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "ensemble" in r.stdout and "majority" in r.stdout and "buy & hold" in r.stdout
     assert (out / "member_0.keras").is_file() and not (out / "member_1.keras").exists()
+    assert (out / "report" / "report.html").is_file() and f"report: {out / 'report' / 'report.html'}" in r.stdout
 
 
 def test_cli_refuses_existing_run_dir_and_bad_config(tmp_path, tiny_run):
