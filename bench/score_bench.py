@@ -84,12 +84,13 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
 
 
 ORT_ALONE = r"""
-import json, os, sys, time
+import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np, polars as pl, onnxruntime as ort
 from score.bundle import load_bundle
 from score.features import compute_features
 from score.io import load_ohlcv
+from score.runner import usable_cores
 from score.windows import symbol_windows
 bundle_path, data_path, n_max = sys.argv[1], sys.argv[2], int(sys.argv[3])
 only_baseline = len(sys.argv) > 4 and sys.argv[4] == "baseline"
@@ -101,7 +102,7 @@ from pathlib import Path
 frame = clean_ohlcv(frame, Path(data_path)).frame
 w, _ = symbol_windows(compute_features(frame, spec), spec.names, b.seq_len)
 data = open(bundle_path, "rb").read()
-cores = len(os.sched_getaffinity(0))
+cores = usable_cores()
 results = []
 # first: the settings `score run` uses by default (the baseline of the ratio): a
 # single-threaded session, one concurrent run per core, batch 512.

@@ -337,9 +337,7 @@ def score_file(
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
     reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
-    with contextlib.ExitStack() as stack, atomic_path(out, overwrite=overwrite) as tmp:
-        if pool is not None:
-            stack.enter_context(pool)
+    with pool or contextlib.nullcontext(), atomic_path(out, overwrite=overwrite) as tmp:
         clean_stale(out)
         parts = tmp.with_name(tmp.name + ".parts")
         parts.mkdir()

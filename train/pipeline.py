@@ -176,24 +176,21 @@ def _sharpe_statistics(
     evaluated on the test segment: the ensemble and each member trading on its own."""
     import dataclasses
 
-    from train.sharpe import sharpe_statistics
+    from train.sharpe import per_bar_sharpe, sharpe_statistics
     from train.simulate import bar_returns, bars_per_year, simulate_symbols
 
     capital = cfg.simulation.initial_capital
     no_random = dataclasses.replace(cfg.simulation, random_runs=0)
-    curves = [("ensemble", sim["equity"])]
-    curves += [(f"member {i}", simulate_symbols(_prediction_frame(ds, p), no_random, cfg.seed)["equity"])
-               for i, p in enumerate(member_test)]
-    trials = []
-    for name, equity in curves:
-        r = bar_returns(equity.get_column("equity").to_numpy(), capital)
-        sd = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0
-        trials.append({"name": name, "sharpe_per_bar": float(np.mean(r)) / sd if sd > 0 else 0.0})
-    equity = sim["equity"]
+    returns = bar_returns(sim["equity"].get_column("equity").to_numpy(), capital)
+    curves = [("ensemble", returns)]
+    for i, p in enumerate(member_test):
+        equity = simulate_symbols(_prediction_frame(ds, p), no_random, cfg.seed)["equity"]
+        curves.append((f"member {i}", bar_returns(equity.get_column("equity").to_numpy(), capital)))
+    # a variant that never traded has no Sharpe ratio; among the trials it counts as 0
+    trials = [{"name": name, "sharpe_per_bar": per_bar_sharpe(r) or 0.0} for name, r in curves]
     stats = sharpe_statistics(
-        bar_returns(equity.get_column("equity").to_numpy(), capital),
-        [t["sharpe_per_bar"] for t in trials],
-        periods_per_year=bars_per_year(equity.get_column("timestamp").to_numpy()),
+        returns, [t["sharpe_per_bar"] for t in trials],
+        periods_per_year=bars_per_year(sim["equity"].get_column("timestamp").to_numpy()),
     )
     return trials, stats
 

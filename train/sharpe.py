@@ -51,6 +51,7 @@ __all__ = [
     "EULER_MASCHERONI",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
+    "per_bar_sharpe",
     "probabilistic_sharpe_ratio",
     "sharpe_statistics",
 ]
@@ -252,6 +253,21 @@ def _finite_or_none(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def per_bar_sharpe(returns: np.ndarray) -> float | None:
+    """mean / std (ddof=1) of per-bar returns, with a zero risk-free rate.
+
+    None when it is undefined: fewer than 2 returns, or all returns equal (a
+    strategy that never traded). Equality is tested on the raw values, not on
+    std == 0: the mean of identical floats can differ from them by one ulp,
+    which would give a tiny nonzero std and a huge, meaningless Sharpe.
+    """
+    r = np.asarray(returns, dtype=np.float64)
+    if r.size < 2 or np.all(r == r[0]):
+        return None
+    with np.errstate(all="ignore"):
+        return _finite_or_none(np.mean(r) / np.std(r, ddof=1))
+
+
 def sharpe_statistics(
     returns: np.ndarray,
     trial_sharpes: Sequence[float],
@@ -371,10 +387,7 @@ def sharpe_statistics(
             f"The Sharpe ratio is undefined with {n_ret} return(s): "
             "at least 2 are needed.",
         )
-    elif np.all(r == r[0]):
-        # Tested on the raw values, not on std == 0: the mean of identical floats
-        # can differ from them by one ulp, which would give a tiny nonzero std
-        # and a huge, meaningless Sharpe.
+    elif np.all(r == r[0]):  # see per_bar_sharpe
         notes.insert(
             0,
             "The strategy's returns are constant (no trades), "
@@ -390,8 +403,7 @@ def sharpe_statistics(
             m2 = np.mean(dev**2)
             m3 = np.mean(dev**3)
             m4 = np.mean(dev**4)
-            std = np.std(r, ddof=1)
-            sharpe = _finite_or_none(mean / std)
+            sharpe = per_bar_sharpe(r)
             skewness = _finite_or_none(m3 / m2**1.5)
             kurtosis = _finite_or_none(m4 / m2**2)
         if sharpe is None or skewness is None or kurtosis is None:
