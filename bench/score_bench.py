@@ -35,7 +35,7 @@ BARS_PER_SYMBOL = 5000
 
 def make_file(path: Path, rows: int, seed: int = 0) -> None:
     """Synthetic OHLCV: per symbol, 20-day blocks of real S&P 500 bars' relative moves."""
-    from score.io import load_ohlcv
+    from signalpack.score.io import load_ohlcv
 
     src = load_ohlcv(ROOT / "train" / "data" / "sp500_daily.csv.gz").frame
     c = src["close"].to_numpy()
@@ -87,17 +87,17 @@ ORT_ALONE = r"""
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np, polars as pl, onnxruntime as ort
-from score.bundle import load_bundle
-from score.features import compute_features
-from score.io import load_ohlcv
-from score.runner import usable_cores
-from score.windows import symbol_windows
+from signalpack.score.bundle import load_bundle
+from signalpack.score.features import compute_features
+from signalpack.score.io import load_ohlcv
+from signalpack.score.runner import usable_cores
+from signalpack.score.windows import symbol_windows
 bundle_path, data_path, n_max = sys.argv[1], sys.argv[2], int(sys.argv[3])
 only_baseline = len(sys.argv) > 4 and sys.argv[4] == "baseline"
 b = load_bundle(bundle_path)
 spec = b.feature_spec()
 frame = pl.scan_parquet(data_path).head(n_max).collect()
-from score.io import clean_ohlcv
+from signalpack.score.io import clean_ohlcv
 from pathlib import Path
 frame = clean_ohlcv(frame, Path(data_path)).frame
 w, _ = symbol_windows(compute_features(frame, spec), spec.names, b.seq_len)
@@ -134,11 +134,11 @@ print(json.dumps({"windows": int(len(w)), "runs": results}))
 KERAS = r"""
 import json, sys, time
 import numpy as np
-import train  # TF environment defaults
+import signalpack.train as train  # TF environment defaults
 from pathlib import Path
-from export.parity import keras_reference, load_members
-from train.rundir import check_run_dir, TEST_WINDOWS
-from train.scaler import Scaler
+from signalpack.export.parity import keras_reference, load_members
+from signalpack.train.rundir import check_run_dir, TEST_WINDOWS
+from signalpack.train.scaler import Scaler
 run = Path(sys.argv[1]); n = int(sys.argv[2])
 meta = check_run_dir(run)
 models = load_members(run, meta)

@@ -1,1 +1,1 @@
-"""signalpack export: Keras run directory → one ONNX bundle (next issue)."""
+"""signalpack export: a Keras run directory → one ONNX bundle, with the parity gate."""

@@ -9,7 +9,7 @@
 Every node, intermediate tensor and initializer is renamed canonically
 (``scaler/…``, ``m0/…``, ``head/…``) and doc strings are cleared, so the same
 inputs always give the same bytes (tf2onnx's own names carry process-wide
-counters). The model declares IR version 8 and default-domain opset 17 unless
+counters). The model declares IR ``contract.IR_VERSION`` and default-domain opset ``DEFAULT_OPSET`` unless
 asked otherwise: the lowest versions its operators need, so onnxruntime 1.16+
 and other language bindings load it.
 """
@@ -20,10 +20,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IR_VERSION", "compose", "OUTPUT_NAMES"]
+from signalpack.score.contract import (
+    CONFIDENCE,
+    INPUT_NAME,
+    IR_VERSION,
+    MEMBER_PROBABILITIES,
+    N_CLASSES,
+    PROBABILITIES,
+    SIGNAL,
+)
 
-IR_VERSION = 8
-OUTPUT_NAMES = ("probabilities", "signal", "confidence", "member_probabilities")
+__all__ = ["compose"]
 
 
 def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: dict[str, str]) -> tuple[list, list]:
@@ -84,7 +91,7 @@ def compose(
     nodes: list[Any] = []
     inits: list[Any] = []
     sg = scaler_proto.graph
-    n, i = _canonical(sg, "scaler", {sg.input[0].name: "features"}, {sg.output[0].name: "scaled"})
+    n, i = _canonical(sg, "scaler", {sg.input[0].name: INPUT_NAME}, {sg.output[0].name: "scaled"})
     nodes += n
     inits += i
     member_outs = []
@@ -106,28 +113,28 @@ def compose(
         name = f"head/m{k}_unsqueezed"
         nodes.append(helper.make_node("Unsqueeze", [out, "head/axis1"], [name], name=f"head/unsqueeze{k}"))
         unsq.append(name)
-    nodes.append(helper.make_node("Concat", unsq, ["member_probabilities"], name="head/concat", axis=1))
-    nodes.append(helper.make_node("Mul", ["member_probabilities", "head/weights"], ["head/weighted"], name="head/mul"))
-    nodes.append(helper.make_node("ReduceSum", ["head/weighted", "head/axis1"], ["probabilities"],
+    nodes.append(helper.make_node("Concat", unsq, [MEMBER_PROBABILITIES], name="head/concat", axis=1))
+    nodes.append(helper.make_node("Mul", [MEMBER_PROBABILITIES, "head/weights"], ["head/weighted"], name="head/mul"))
+    nodes.append(helper.make_node("ReduceSum", ["head/weighted", "head/axis1"], [PROBABILITIES],
                                   name="head/sum", keepdims=0))
-    nodes.append(helper.make_node("ArgMax", ["probabilities"], ["signal"], name="head/argmax", axis=1, keepdims=0))
+    nodes.append(helper.make_node("ArgMax", [PROBABILITIES], [SIGNAL], name="head/argmax", axis=1, keepdims=0))
     if opset >= 18:
-        nodes.append(helper.make_node("ReduceMax", ["probabilities", "head/axis1"], ["confidence"],
+        nodes.append(helper.make_node("ReduceMax", [PROBABILITIES, "head/axis1"], [CONFIDENCE],
                                       name="head/max", keepdims=0))
     else:
-        nodes.append(helper.make_node("ReduceMax", ["probabilities"], ["confidence"], name="head/max",
+        nodes.append(helper.make_node("ReduceMax", [PROBABILITIES], [CONFIDENCE], name="head/max",
                                       axes=[1], keepdims=0))
 
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64
     graph = helper.make_graph(
         nodes,
         "signalpack",
-        [helper.make_tensor_value_info("features", f32, ["batch", seq_len, n_features])],
+        [helper.make_tensor_value_info(INPUT_NAME, f32, ["batch", seq_len, n_features])],
         [
-            helper.make_tensor_value_info("probabilities", f32, ["batch", 3]),
-            helper.make_tensor_value_info("signal", i64, ["batch"]),
-            helper.make_tensor_value_info("confidence", f32, ["batch"]),
-            helper.make_tensor_value_info("member_probabilities", f32, ["batch", m, 3]),
+            helper.make_tensor_value_info(PROBABILITIES, f32, ["batch", N_CLASSES]),
+            helper.make_tensor_value_info(SIGNAL, i64, ["batch"]),
+            helper.make_tensor_value_info(CONFIDENCE, f32, ["batch"]),
+            helper.make_tensor_value_info(MEMBER_PROBABILITIES, f32, ["batch", m, N_CLASSES]),
         ],
         initializer=inits,
     )

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from score.errors import ExportError
-from train.scaler import Scaler
+from signalpack.errors import ExportError
+from signalpack.score.contract import INPUT_NAME
+from signalpack.train.scaler import Scaler
 
-__all__ = ["DEFAULT_OPSET", "convert_scaler", "convert_member", "check_member_ops"]
-
-DEFAULT_OPSET = 17
-"""Default-domain opset of every bundle: within what onnxruntime 1.16 (opset <= 19) runs."""
+__all__ = ["convert_scaler", "convert_member", "check_member_ops"]
 
 _FORBIDDEN_OPS = ("Loop", "Scan", "If")
 
@@ -34,7 +32,7 @@ def convert_scaler(scaler: Scaler, opset: int) -> Any:
     sk = scaler.to_sklearn()
     proto = convert_sklearn(
         sk,
-        initial_types=[("features", FloatTensorType([None, len(scaler.mean)]))],
+        initial_types=[(INPUT_NAME, FloatTensorType([None, len(scaler.mean)]))],
         options={id(sk): {"div": "div"}},
         target_opset=min(opset, 18),
     )

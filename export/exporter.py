@@ -1,9 +1,11 @@
 """Export a run directory as ONE self-describing ONNX bundle, behind the parity gate.
 
-convert (scaler, members) → compose → golden vectors → parity on every test
-window → manifest (with the parity summary) → validate against its schema →
-write atomically, with ``<bundle>.parity.json`` beside it. A failing gate writes
-nothing. The same run directory always gives the same bytes.
+check the run directory (once) → convert (scaler, members) → compose → golden
+vectors → parity on every test window → manifest (with the parity summary and
+the tolerance used) → validate against its schema → serialize → the scorer's own
+loader and golden-vector check on those exact bytes → write them atomically, with
+``<bundle>.parity.json`` beside it. A failing gate writes nothing. The same run
+directory always gives the same bytes.
 """
 
 from __future__ import annotations
@@ -18,22 +20,44 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from export.compose import IR_VERSION, compose
-from export.convert import DEFAULT_OPSET, convert_member, convert_scaler
-from export.parity import ParityReport, compare, keras_reference, load_members, onnx_outputs
-from schemas import SchemaError, validate
-from score import CLASS_NAMES, __version__
-from score.atomic import atomic_write_bytes
-from score.errors import ConfigError, ExportError, RunDirError
-from score.golden import ATOL_FOR_VALIDATION, GOLDEN_KEY, MANIFEST_KEY, dumps
-from train.rundir import TEST_WINDOWS, check_run_dir, read_npy
-from train.scaler import Scaler
+from signalpack import __version__
+from signalpack.atomic import atomic_write_bytes, check_destination
+from signalpack.errors import ConfigError, ExportError, RunDirError, SignalpackError
+from signalpack.export.compose import compose
+from signalpack.export.convert import convert_member, convert_scaler
+from signalpack.export.parity import (
+    ParityReport,
+    compare,
+    keras_reference,
+    load_members,
+    onnx_outputs,
+)
+from signalpack.schemas import SchemaError, validate
+from signalpack.score.contract import (
+    ATOL_FOR_VALIDATION,
+    CLASS_NAMES,
+    CONFIDENCE,
+    DEFAULT_OPSET,
+    GOLDEN_KEY,
+    INPUT_NAME,
+    IR_VERSION,
+    MANIFEST_FORMAT_VERSION,
+    MANIFEST_KEY,
+    MAX_ATOL,
+    MAX_OPSET,
+    MEMBER_PROBABILITIES,
+    MIN_OPSET,
+    N_CLASSES,
+    PROBABILITIES,
+    SIGNAL,
+)
+from signalpack.score.golden import dumps
+from signalpack.train.rundir import TEST_WINDOWS, check_run_dir, read_npy
+from signalpack.train.scaler import Scaler
 
-__all__ = ["MANIFEST_FORMAT_VERSION", "N_GOLDEN", "ExportResult", "export_run", "select_golden", "build_bundle"]
+__all__ = ["N_GOLDEN", "ExportResult", "export_run", "select_golden", "build_bundle"]
 
-MANIFEST_FORMAT_VERSION = 1
 N_GOLDEN = 32
-MIN_OPSET, MAX_OPSET = 14, 19  # 19: the newest default-domain opset onnxruntime 1.16 runs
 
 
 @dataclass(frozen=True)
@@ -73,7 +97,7 @@ def _test_index(run_dir: Path, n: int) -> list[dict[str, Any]] | None:
 
 
 def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset: int,
-              n_members: int) -> dict[str, Any]:
+              n_members: int, atol: float) -> dict[str, Any]:
     m = meta["metrics"]
     headline = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
     sim = meta["simulation"]
@@ -94,12 +118,12 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
             "learning_rates": [x["learning_rate"] for x in meta["ensemble"]["members"]],
         },
         "scaler": {"mean": list(scaler.mean), "scale": list(scaler.scale)},
-        "inputs": {"features": {"dtype": "float32", "shape": ["batch", seq_len, n_feat]}},
+        "inputs": {INPUT_NAME: {"dtype": "float32", "shape": ["batch", seq_len, n_feat]}},
         "outputs": {
-            "probabilities": {"dtype": "float32", "shape": ["batch", 3]},
-            "signal": {"dtype": "int64", "shape": ["batch"]},
-            "confidence": {"dtype": "float32", "shape": ["batch"]},
-            "member_probabilities": {"dtype": "float32", "shape": ["batch", n_members, 3]},
+            PROBABILITIES: {"dtype": "float32", "shape": ["batch", N_CLASSES]},
+            SIGNAL: {"dtype": "int64", "shape": ["batch"]},
+            CONFIDENCE: {"dtype": "float32", "shape": ["batch"]},
+            MEMBER_PROBABILITIES: {"dtype": "float32", "shape": ["batch", n_members, N_CLASSES]},
         },
         "training_data": {
             "file": meta["data"]["file"],
@@ -121,7 +145,7 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
                 "buy_and_hold": {k: sim["buy_and_hold"][k] for k in perf},
             },
         },
-        "golden": {"metadata_key": GOLDEN_KEY, "count": 0, "atol": ATOL_FOR_VALIDATION},
+        "golden": {"metadata_key": GOLDEN_KEY, "count": 0, "atol": atol},
         "parity": None,
         "versions": meta["versions"],
         "opset": opset,
@@ -130,12 +154,22 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
     }
 
 
-def build_bundle(run_dir: Path, opset: int = DEFAULT_OPSET) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
-    """Convert and compose; returns (model proto without metadata, manifest draft, Keras test outputs)."""
+def _check_options(opset: int, atol: float) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"--opset {opset} is out of range; use {MIN_OPSET}..{MAX_OPSET} "
-                          "(19 is the newest onnxruntime 1.16 runs)")
-    meta = check_run_dir(run_dir)
+                          f"({MAX_OPSET} is the newest onnxruntime 1.16 runs)")
+    if not (0 < atol <= MAX_ATOL):
+        raise ConfigError(f"--atol {atol!r} is out of range; use a tolerance in (0, {MAX_ATOL:g}] "
+                          f"(default {ATOL_FOR_VALIDATION:g})")
+
+
+def build_bundle(
+    run_dir: Path, meta: dict[str, Any], opset: int = DEFAULT_OPSET, atol: float = ATOL_FOR_VALIDATION,
+) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
+    """Convert and compose; returns (model proto without metadata, manifest draft, Keras test outputs).
+
+    meta : the run directory's metadata, as ``check_run_dir`` returned it (checked once, by the caller).
+    """
     spec = json.loads((run_dir / "feature_spec.json").read_text(encoding="utf-8"))
     scaler = Scaler.load(run_dir / "scaler.json")
     models = load_members(run_dir, meta)
@@ -152,7 +186,7 @@ def build_bundle(run_dir: Path, opset: int = DEFAULT_OPSET) -> tuple[Any, dict[s
                           f"expected (n, {seq_len}, {n_feat}) float32")
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
     ref["windows"] = windows
-    return model, _manifest(meta, spec, scaler, opset, len(models)), ref
+    return model, _manifest(meta, spec, scaler, opset, len(models), atol), ref
 
 
 def _serialize(model: Any, manifest: dict[str, Any], golden: str) -> bytes:
@@ -175,16 +209,14 @@ def export_run(
 
     started = time.monotonic()
     run_dir = Path(run_dir)
-    check_run_dir(run_dir)
+    _check_options(opset, atol)
+    meta = check_run_dir(run_dir)
     out = Path(out) if out is not None else run_dir / "bundle.onnx"
     report_path = out.with_name(out.name.removesuffix(".onnx") + ".parity.json")
     for p in (out, report_path):
-        if p.exists() and not overwrite:
-            raise ConfigError(f"{p}: already exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise ConfigError(f"{out}: output folder {out.parent} does not exist")
+        check_destination(p, overwrite)
 
-    model, manifest, ref = build_bundle(run_dir, opset)
+    model, manifest, ref = build_bundle(run_dir, meta, opset, atol)
     model.producer_name = "signalpack"
     model.producer_version = __version__
     model.model_version = int("".join(ch for ch in manifest["created_at"] if ch.isdigit())[:14])
@@ -195,7 +227,7 @@ def export_run(
     )
     windows = ref.pop("windows")
     g = select_golden(ref["signal"])
-    golden = dumps({"features": windows[g]}, {k: v[g] for k, v in ref.items()})
+    golden = dumps({INPUT_NAME: windows[g]}, {k: v[g] for k, v in ref.items()})
     manifest["golden"]["count"] = len(g)
 
     draft = _serialize(model, manifest, golden)
@@ -211,6 +243,7 @@ def export_run(
     data = _serialize(model, manifest, golden)
     if len(data) >= 2**31:
         raise ExportError("the bundle would exceed 2 GB, the protobuf limit")
+    _check_final(data, draft, out.name)
     atomic_write_bytes(out, data, overwrite=overwrite)
     sha256 = hashlib.sha256(data).hexdigest()
     report_doc = {"bundle": out.name, "sha256": sha256, **report.to_dict()}
@@ -218,3 +251,20 @@ def export_run(
                        overwrite=True)
     return ExportResult(out, report_path, report, sha256, len(data),
                         round(time.monotonic() - started, 2))
+
+
+def _check_final(data: bytes, draft: bytes, name: str) -> None:
+    """The bytes about to be written: the same graph the parity gate ran, and they pass the scorer's
+    own load and golden-vector check (what ``score verify`` will do with the file)."""
+    import onnx
+
+    from signalpack.score.bundle import open_bundle, verify_bundle
+
+    final_graph = onnx.load_from_string(data).graph.SerializeToString(deterministic=True)
+    if final_graph != onnx.load_from_string(draft).graph.SerializeToString(deterministic=True):
+        raise ExportError(f"{name}: the graph changed after the parity gate ran; nothing written")
+    try:
+        bundle = open_bundle(data, Path(name))
+        verify_bundle(bundle).raise_if_failed(name)
+    except SignalpackError as exc:
+        raise ExportError(f"{name}: the bundle fails the scorer's own check, nothing written ({exc})") from exc

@@ -14,11 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from score.errors import ParityError, RunDirError
-from score.io import first_line
-from score.golden import ATOL_FOR_VALIDATION
-from train.ensemble import ensemble_predict, member_predict
-from train.scaler import Scaler
+from signalpack.errors import ParityError, RunDirError, first_line
+from signalpack.score.contract import (
+    ATOL_FOR_VALIDATION,
+    CONFIDENCE,
+    INPUT_NAME,
+    MEMBER_PROBABILITIES,
+    PROBABILITIES,
+    SIGNAL,
+)
+from signalpack.train.ensemble import ensemble_predict, member_predict
+from signalpack.train.scaler import Scaler
 
 __all__ = [
     "ParityReport", "load_members", "keras_reference", "onnx_outputs", "compare", "check_parity", "run_parity",
@@ -47,10 +53,10 @@ def keras_reference(
     members = [member_predict(m, scaled) for m in models]
     probs = ensemble_predict(members, weights)
     return {
-        "probabilities": probs,
-        "signal": probs.argmax(axis=1).astype(np.int64),
-        "confidence": probs.max(axis=1).astype(np.float32),
-        "member_probabilities": np.stack(members, axis=1).astype(np.float32),
+        PROBABILITIES: probs,
+        SIGNAL: probs.argmax(axis=1).astype(np.int64),
+        CONFIDENCE: probs.max(axis=1).astype(np.float32),
+        MEMBER_PROBABILITIES: np.stack(members, axis=1).astype(np.float32),
     }
 
 
@@ -66,7 +72,7 @@ def onnx_outputs(model_bytes: bytes, windows: np.ndarray, batch_size: int = 4096
         chunk = np.ascontiguousarray(windows[start : start + batch_size], dtype=np.float32)
         if len(chunk) == 0:
             break
-        for n, v in zip(names, sess.run(names, {"features": chunk}), strict=True):
+        for n, v in zip(names, sess.run(names, {INPUT_NAME: chunk}), strict=True):
             parts[n].append(v)
     return {n: np.concatenate(v) if v else np.zeros((0,)) for n, v in parts.items()}
 
@@ -84,14 +90,14 @@ class ParityReport:
 
     @property
     def max_abs_diff(self) -> float:
-        return max(v["max_abs_diff"] for k, v in self.outputs.items() if k != "signal")
+        return max(v["max_abs_diff"] for k, v in self.outputs.items() if k != SIGNAL)
 
     @property
     def failures(self) -> list[str]:
         out = [
             f"{name}: max abs diff {v['max_abs_diff']:.3g} > atol {self.atol:g}"
             for name, v in self.outputs.items()
-            if name != "signal" and v["max_abs_diff"] > self.atol
+            if name != SIGNAL and v["max_abs_diff"] > self.atol
         ]
         if self.label_disagreements_beyond_tie:
             out.append(f"signal: {self.label_disagreements_beyond_tie} windows disagree where the "
@@ -108,7 +114,7 @@ class ParityReport:
             "passed": self.passed,
             "atol": self.atol,
             "windows": self.n_windows,
-            "max_abs_diff": {k: _sig(v["max_abs_diff"]) for k, v in self.outputs.items() if k != "signal"},
+            "max_abs_diff": {k: _sig(v["max_abs_diff"]) for k, v in self.outputs.items() if k != SIGNAL},
             "member_max_abs_diff": [_sig(m["max_abs_diff"]) for m in self.members],
             "label_agreement": round(self.label_agreement, 6),
         }
@@ -126,7 +132,7 @@ class ParityReport:
     def lines(self) -> list[str]:
         out = []
         for name, v in self.outputs.items():
-            if name == "signal":
+            if name == SIGNAL:
                 continue
             mark = "✓" if v["max_abs_diff"] <= self.atol else "✗"
             out.append(f"{mark} {name:<22} max abs diff {v['max_abs_diff']:.3g}  mean {v['mean_abs_diff']:.3g}")
@@ -153,24 +159,24 @@ def compare(
 ) -> ParityReport:
     """Max and mean absolute difference per output and per member; label agreement; worst windows."""
     outputs = {}
-    for name in ("probabilities", "confidence", "member_probabilities"):
+    for name in (PROBABILITIES, CONFIDENCE, MEMBER_PROBABILITIES):
         d = np.abs(ref[name].astype(np.float64) - got[name].astype(np.float64))
         outputs[name] = {"max_abs_diff": float(d.max(initial=0.0)), "mean_abs_diff": float(d.mean()) if d.size else 0.0}
-    mp = np.abs(ref["member_probabilities"].astype(np.float64) - got["member_probabilities"])
+    mp = np.abs(ref[MEMBER_PROBABILITIES].astype(np.float64) - got[MEMBER_PROBABILITIES])
     members = [
         {"max_abs_diff": float(mp[:, k].max(initial=0.0)), "mean_abs_diff": float(mp[:, k].mean()) if mp.size else 0.0}
         for k in range(mp.shape[1])
     ]
-    disagree = ref["signal"] != got["signal"]
-    top2 = np.sort(ref["probabilities"], axis=1)[:, -2:]
+    disagree = ref[SIGNAL] != got[SIGNAL]
+    top2 = np.sort(ref[PROBABILITIES], axis=1)[:, -2:]
     margin = top2[:, 1] - top2[:, 0]
     beyond = disagree & (margin > atol)
-    outputs["signal"] = {"max_abs_diff": float(disagree.any()), "mean_abs_diff": float(disagree.mean()) if len(disagree) else 0.0}
-    per_window = np.abs(ref["probabilities"].astype(np.float64) - got["probabilities"]).max(axis=1, initial=0.0)
+    outputs[SIGNAL] = {"max_abs_diff": float(disagree.any()), "mean_abs_diff": float(disagree.mean()) if len(disagree) else 0.0}
+    per_window = np.abs(ref[PROBABILITIES].astype(np.float64) - got[PROBABILITIES]).max(axis=1, initial=0.0)
     worst = []
     for i in np.argsort(-per_window, kind="stable")[:n_worst]:
         row = {"window": int(i), "max_abs_diff": float(per_window[i]),
-               "keras_signal": int(ref["signal"][i]), "onnx_signal": int(got["signal"][i])}
+               "keras_signal": int(ref[SIGNAL][i]), "onnx_signal": int(got[SIGNAL][i])}
         if index is not None:
             row.update(index[int(i)])
         worst.append(row)
@@ -184,13 +190,13 @@ def compare(
 
 
 def check_parity(
-    run_dir: Path, bundle_bytes: bytes, windows: np.ndarray, atol: float = ATOL_FOR_VALIDATION,
-    index: list[dict[str, Any]] | None = None,
+    run_dir: Path, meta: dict[str, Any], bundle_bytes: bytes, windows: np.ndarray,
+    atol: float = ATOL_FOR_VALIDATION, index: list[dict[str, Any]] | None = None,
 ) -> tuple[ParityReport, dict[str, np.ndarray]]:
-    """Run both sides on ``windows`` (raw float32) and compare; returns the report and Keras outputs."""
-    from train.rundir import check_run_dir
+    """Run both sides on ``windows`` (raw float32) and compare; returns the report and Keras outputs.
 
-    meta = check_run_dir(run_dir)
+    meta : the run directory's metadata, as ``check_run_dir`` returned it.
+    """
     models = load_members(run_dir, meta)
     scaler = Scaler.load(run_dir / "scaler.json")
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
@@ -205,12 +211,12 @@ def run_parity(
     """The `signalpack parity` job: test-segment windows of the run, or every window of ``data``."""
     import json
 
-    from score.atomic import atomic_write_bytes
-    from score.bundle import read_bundle_bytes
-    from score.features import FeatureSpec, compute_features
-    from score.io import load_ohlcv
-    from score.windows import symbol_windows
-    from train.rundir import TEST_WINDOWS, check_run_dir, read_npy
+    from signalpack.atomic import atomic_write_bytes
+    from signalpack.score.bundle import read_bundle_bytes
+    from signalpack.score.features import FeatureSpec, compute_features
+    from signalpack.score.io import load_ohlcv
+    from signalpack.score.windows import symbol_windows
+    from signalpack.train.rundir import TEST_WINDOWS, check_run_dir, read_npy
 
     run_dir, bundle_path = Path(run_dir), Path(bundle_path)
     meta = check_run_dir(run_dir)
@@ -223,7 +229,7 @@ def run_parity(
         loaded = load_ohlcv(data, min_rows=spec.lookback + meta["seq_len"])
         windows, idx = symbol_windows(compute_features(loaded.frame, spec), spec.names, meta["seq_len"])
         index = [{"symbol": s, "timestamp": t.isoformat()} for s, t in idx.iter_rows()]
-    report, _ = check_parity(run_dir, model_bytes, windows, atol, index)
+    report, _ = check_parity(run_dir, meta, model_bytes, windows, atol, index)
     if report_path is not None:
         doc = {"bundle": bundle_path.name, "data": str(data) if data else "test segment", **report.to_dict()}
         atomic_write_bytes(report_path, (json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n").encode(),

@@ -1,9 +1,6 @@
-"""signalpack scorer: TensorFlow-free loading, features, windows and (later) ONNX scoring.
+"""signalpack scorer: TensorFlow-free loading, features, windows, ONNX scoring and the shared contract.
 
-Nothing under ``score/`` may import TensorFlow, Keras, scikit-learn, tf2onnx or skl2onnx:
-the scorer is what ``pip install .`` installs on machines that never train.
+Nothing under ``signalpack.score`` may import TensorFlow, Keras, scikit-learn, tf2onnx or
+skl2onnx, nor signalpack's training, export or evaluation packages: the scorer is what
+``pip install .`` is for on machines that never train. A test checks both rules.
 """
-
-__version__ = "0.1.0"
-CLASS_NAMES: tuple[str, str, str] = ("SELL", "HOLD", "BUY")
-"""Class order used everywhere: SELL=0, HOLD=1, BUY=2."""

@@ -18,22 +18,30 @@ from typing import Any
 
 import numpy as np
 
-from schemas import SchemaError, validate
-from score.errors import BundleError, VerifyMismatch
-from score.features import FeatureSpec, check_spec
-from score.golden import MANIFEST_KEY, decode_arrays
-from score.io import first_line
-from score.protobuf import ModelInfo, ProtobufError, scan_model
+from signalpack.errors import BundleError, VerifyMismatch, first_line
+from signalpack.schemas import SchemaError, validate
+from signalpack.score.contract import (
+    CONFIDENCE,
+    INPUT_NAME,
+    MANIFEST_KEY,
+    MEMBER_PROBABILITIES,
+    N_CLASSES,
+    OUTPUT_NAMES,
+    PROBABILITIES,
+    SIGNAL,
+    SUPPORTED_MANIFEST_VERSIONS,
+)
+from signalpack.score.features import FeatureSpec, check_spec
+from signalpack.score.golden import decode_arrays
+from signalpack.score.protobuf import ModelInfo, ProtobufError, scan_model
 
 __all__ = [
-    "SUPPORTED_FORMAT_VERSIONS", "MAX_BUNDLE_BYTES", "DEFAULT_BUNDLE", "resolve_model", "read_bundle_bytes", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
+    "MAX_BUNDLE_BYTES", "DEFAULT_BUNDLE", "resolve_model", "read_bundle_bytes", "open_bundle", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
     "VerifyReport", "verify_bundle", "inspect_bundle",
 ]
 
-SUPPORTED_FORMAT_VERSIONS = (1,)
 MAX_BUNDLE_BYTES = 512 * 2**20
 MAX_METADATA_BYTES = 8 * 2**20
-OUTPUTS = ("probabilities", "signal", "confidence", "member_probabilities")
 
 
 @dataclass
@@ -78,8 +86,8 @@ class Bundle:
             raise BundleError(f"{self.path.name}: golden vectors are unreadable ({exc})") from exc
 
     def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(list(OUTPUTS), {"features": np.ascontiguousarray(features, dtype=np.float32)})
-        return dict(zip(OUTPUTS, outs, strict=True))
+        outs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(features, dtype=np.float32)})
+        return dict(zip(OUTPUT_NAMES, outs, strict=True))
 
 
 DEFAULT_BUNDLE = Path(__file__).parent / "models" / "default.onnx"
@@ -124,10 +132,10 @@ def parse_manifest(info: ModelInfo, name: str) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"{name}: the manifest is not a JSON object")
     version = manifest.get("format_version")
-    if version not in SUPPORTED_FORMAT_VERSIONS:
+    if version not in SUPPORTED_MANIFEST_VERSIONS:
         raise BundleError(
             f"{name}: manifest format version {version!r} is not supported by this scorer "
-            f"(supports {list(SUPPORTED_FORMAT_VERSIONS)}); upgrade signalpack"
+            f"(supports {list(SUPPORTED_MANIFEST_VERSIONS)}); upgrade signalpack"
         )
     try:
         validate(manifest, "manifest")
@@ -139,7 +147,11 @@ def parse_manifest(info: ModelInfo, name: str) -> dict[str, Any]:
 def load_bundle(path: str | os.PathLike[str], threads: int = 0) -> Bundle:
     """Read, scan, check and open a bundle with onnxruntime (CPU)."""
     path = Path(path)
-    data = read_bundle_bytes(path)
+    return open_bundle(read_bundle_bytes(path), path, threads)
+
+
+def open_bundle(data: bytes, path: Path, threads: int = 0) -> Bundle:
+    """Scan, check and open a bundle's bytes (``path`` names it in messages and in ``Bundle.path``)."""
     name = path.name
     try:
         info = scan_model(data)
@@ -174,9 +186,9 @@ def _session(data: bytes, name: str, threads: int) -> Any:
 
 
 def _check_graph_against_manifest(info: ModelInfo, manifest: dict[str, Any], name: str) -> None:
-    if info.inputs != ["features"] or sorted(info.outputs) != sorted(OUTPUTS):
+    if info.inputs != [INPUT_NAME] or sorted(info.outputs) != sorted(OUTPUT_NAMES):
         raise BundleError(f"{name}: graph inputs {info.inputs} / outputs {info.outputs} are not a "
-                          f"signalpack bundle's (features → {', '.join(OUTPUTS)})")
+                          f"signalpack bundle's ({INPUT_NAME} → {', '.join(OUTPUT_NAMES)})")
     if info.ir_version != manifest["ir_version"] or info.opsets.get("", 0) != manifest["opset"]:
         raise BundleError(f"{name}: graph IR {info.ir_version} / opset {info.opsets.get('')} differ from "
                           f"the manifest's ({manifest['ir_version']} / {manifest['opset']})")
@@ -190,13 +202,14 @@ def _check_session_against_manifest(session: Any, manifest: dict[str, Any], name
     shape = list(inp.shape)
     want = [manifest["seq_len"], manifest["n_features"]]
     if inp.type != "tensor(float)" or len(shape) != 3 or shape[1:] != want:
-        raise BundleError(f"{name}: graph input 'features' is {inp.type} {shape}; the manifest says "
+        raise BundleError(f"{name}: graph input {INPUT_NAME!r} is {inp.type} {shape}; the manifest says "
                           f"float32 [batch, {want[0]}, {want[1]}]")
     outs = {o.name: o for o in session.get_outputs()}
     m = manifest["ensemble"]["members"]
-    mp = list(outs["member_probabilities"].shape)
-    if len(mp) != 3 or mp[1:] != [m, 3]:
-        raise BundleError(f"{name}: graph output member_probabilities is {mp}; the manifest says [batch, {m}, 3]")
+    mp = list(outs[MEMBER_PROBABILITIES].shape)
+    if len(mp) != 3 or mp[1:] != [m, N_CLASSES]:
+        raise BundleError(f"{name}: graph output {MEMBER_PROBABILITIES} is {mp}; the manifest says "
+                          f"[batch, {m}, {N_CLASSES}]")
 
 
 @dataclass
@@ -231,20 +244,20 @@ class VerifyReport:
 def verify_bundle(bundle: Bundle) -> VerifyReport:
     """Rerun the golden vectors and compare (``report.raise_if_failed`` turns a miss into exit 1)."""
     inputs, expected = bundle.golden()
-    feats = inputs.get("features")
+    feats = inputs.get(INPUT_NAME)
     if feats is None or feats.ndim != 3 or feats.shape[1:] != (bundle.seq_len, bundle.manifest["n_features"]):
         raise BundleError(f"{bundle.path.name}: golden inputs do not match the manifest's window shape")
     got = bundle.run(feats)
     atol = float(bundle.manifest["golden"]["atol"])
     diffs = {}
-    for k in ("probabilities", "confidence", "member_probabilities"):
+    for k in (PROBABILITIES, CONFIDENCE, MEMBER_PROBABILITIES):
         if expected[k].shape != got[k].shape:
             raise VerifyMismatch(f"{bundle.path.name}: {k} has shape {list(got[k].shape)}, "
                                  f"golden vectors expect {list(expected[k].shape)}")
         diffs[k] = float(np.abs(expected[k].astype(np.float64) - got[k]).max(initial=0.0))
-    top2 = np.sort(expected["probabilities"], axis=1)[:, -2:]
+    top2 = np.sort(expected[PROBABILITIES], axis=1)[:, -2:]
     clear = (top2[:, 1] - top2[:, 0]) > atol
-    mismatches = int(((expected["signal"] != got["signal"]) & clear).sum())
+    mismatches = int(((expected[SIGNAL] != got[SIGNAL]) & clear).sum())
     return VerifyReport(atol, len(feats), diffs, mismatches)
 
 

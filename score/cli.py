@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from score import __version__
-from score.errors import SignalpackError
+from signalpack import __version__
+from signalpack.errors import SignalpackError
 
 __all__ = ["app", "main", "run_app"]
 
@@ -42,7 +42,7 @@ def verify(bundle: BundleArg) -> None:
 
     Exit 0 ok, 1 the golden vectors do not reproduce, 2 unreadable or invalid bundle.
     """
-    from score.bundle import load_bundle, verify_bundle
+    from signalpack.score.bundle import load_bundle, verify_bundle
 
     b = load_bundle(bundle)
     report = verify_bundle(b)
@@ -58,8 +58,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (includes the full manifest).")] = False,
 ) -> None:
     """Show a bundle's manifest summary, interface, size and sha256."""
-    from score.bundle import inspect_bundle, load_bundle
-    from score.describe import describe
+    from signalpack.score.bundle import inspect_bundle, load_bundle
+    from signalpack.score.describe import describe
 
     summary = inspect_bundle(load_bundle(bundle))
     typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else describe(summary))
@@ -79,16 +79,16 @@ def run(
     master: Annotated[str, typer.Option("--master", help="Spark master for --engine spark (local[*], spark://host:7077, yarn, ...).")] = "local[*]",
 ) -> None:
     """Score INPUT with a bundle: one row of signals per input row that has a full window."""
-    from score.atomic import atomic_write_bytes
-    from score.bundle import load_bundle, resolve_model
-    from score.errors import ConfigError
-    from score.progress import Progress
-    from score.runner import default_output_path, score_file, usable_cores
+    from signalpack.atomic import atomic_write_bytes
+    from signalpack.errors import ConfigError
+    from signalpack.score.bundle import load_bundle, resolve_model
+    from signalpack.score.progress import Progress
+    from signalpack.score.runner import default_output_path, score_file, usable_cores
 
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine {engine!r} is not known; use local or spark")
     if engine == "spark":
-        from score.spark_engine import score_spark
+        from signalpack.score.spark_engine import score_spark
 
         out = str(output or default_output_path(input))
         result_spark = score_spark(str(input), resolve_model(model), out, master=master, overwrite=overwrite,

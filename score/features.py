@@ -36,7 +36,7 @@ from typing import Any
 
 import polars as pl
 
-from score.errors import DataError
+from signalpack.errors import DataError
 
 __all__ = [
     "FEATURE_SET_VERSION",

@@ -1,6 +1,6 @@
 """Golden vectors: a few real input windows and the Keras ensemble's outputs, carried in the bundle.
 
-Stored as JSON under the metadata key ``GOLDEN_KEY``, each array as
+Stored as JSON under the metadata key ``contract.GOLDEN_KEY``, each array as
 ``{"dtype", "shape", "data"}`` with ``data`` the base64 of its little-endian
 bytes — readable from any language without pickles or numpy.
 """
@@ -13,13 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ATOL_FOR_VALIDATION", "GOLDEN_KEY", "MANIFEST_KEY", "encode_arrays", "decode_arrays", "dumps"]
-
-ATOL_FOR_VALIDATION = 1e-5
-"""The one tolerance: ONNX outputs must match the Keras ensemble's within this absolute difference."""
-
-MANIFEST_KEY = "signalpack.manifest"
-GOLDEN_KEY = "signalpack.golden"
+__all__ = ["encode_arrays", "decode_arrays", "dumps"]
 
 _DTYPES = {"float32": "<f4", "int64": "<i8"}
 

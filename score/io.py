@@ -12,15 +12,15 @@ line number (header = line 1) is given too, so the row can be found in an editor
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from score.errors import DataError, InputError
+from signalpack.errors import DataError, InputError, first_line
 
 __all__ = [
     "OhlcvData", "OhlcvReader", "UnsortedInput", "load_ohlcv", "clean_ohlcv", "too_short_message", "map_columns",
@@ -319,12 +319,6 @@ def _read_csv(p: Path) -> pl.DataFrame:
         raise DataError(f"{p.name}: the file is empty") from exc
     except pl.exceptions.PolarsError as exc:
         raise DataError(f"{p.name}: not a readable CSV file ({first_line(exc)})") from exc
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text (library messages can span many lines)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- columns

@@ -30,22 +30,33 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from score import CLASS_NAMES
-from score.atomic import atomic_path, clean_stale
-from score.bundle import Bundle
-from score.errors import DataError, OutputError
-from score.features import FeatureSpec, compute_features
-from score.io import OhlcvReader, UnsortedInput, load_ohlcv, too_short_message
-from score.windows import build_windows, window_ends
+from signalpack.atomic import atomic_path, clean_stale
+from signalpack.errors import DataError, OutputError
+from signalpack.score.bundle import Bundle
+from signalpack.score.contract import (
+    CLASS_NAMES,
+    CONFIDENCE,
+    INPUT_NAME,
+    N_CLASSES,
+    OUTPUT_COLUMNS,
+    PROB_COLUMNS,
+    PROBABILITIES,
+    SIGNAL,
+)
+from signalpack.score.features import FeatureSpec, compute_features
+from signalpack.score.io import (
+    OhlcvReader,
+    UnsortedInput,
+    load_ohlcv,
+    too_short_message,
+)
+from signalpack.score.windows import build_windows, window_ends
 
 __all__ = [
     "OUTPUT_COLUMNS", "Prepared", "prepare_frame", "infer", "score_frame", "ScoreSummary", "score_file",
     "default_output_path", "usable_cores",
 ]
 
-OUTPUT_COLUMNS = (
-    "symbol", "timestamp", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence", "actionable", "model_id",
-)
 _SIGNAL = pl.Enum(list(CLASS_NAMES))
 
 
@@ -93,15 +104,15 @@ def infer(
     seq_len = bundle.seq_len
     ends = prepared.ends
     n = len(ends)
-    probs = np.empty((n, 3), dtype=np.float32)
+    probs = np.empty((n, N_CLASSES), dtype=np.float32)
     signal = np.empty(n, dtype=np.int64)
     conf = np.empty(n, dtype=np.float32)
 
     def run(start: int) -> None:
         stop = min(start + batch_size, n)
         out = bundle.session.run(
-            ["probabilities", "signal", "confidence"],
-            {"features": build_windows(prepared.x, ends[start:stop], seq_len)},
+            [PROBABILITIES, SIGNAL, CONFIDENCE],
+            {INPUT_NAME: build_windows(prepared.x, ends[start:stop], seq_len)},
         )
         probs[start:stop], signal[start:stop], conf[start:stop] = out
 
@@ -113,9 +124,7 @@ def infer(
         for _ in pool.map(run, starts):  # re-raises a batch's exception here
             pass
     return prepared.keys.with_columns(
-        pl.Series("prob_sell", probs[:, 0]),
-        pl.Series("prob_hold", probs[:, 1]),
-        pl.Series("prob_buy", probs[:, 2]),
+        *(pl.Series(name, probs[:, i]) for i, name in enumerate(PROB_COLUMNS)),
         pl.Series("signal", np.asarray(CLASS_NAMES)[signal], dtype=_SIGNAL),
         pl.Series("confidence", conf),
         pl.Series("actionable", conf >= np.float32(bundle.threshold)),

@@ -19,23 +19,26 @@ standard mechanism); the bundle is shipped as a plain file and never pickled.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from score.errors import DataError, InputError, OutputError, SignalpackError
-from score.io import first_line
+from signalpack.atomic import atomic_dir, check_destination
+from signalpack.errors import DataError, InputError, SignalpackError, first_line
+from signalpack.score.contract import OUTPUT_COLUMNS, PROB_COLUMNS
 
 __all__ = ["SPARK_OUTPUT_SCHEMA", "SparkSummary", "score_spark"]
 
-SPARK_OUTPUT_SCHEMA = (
-    "symbol string, timestamp timestamp_ntz, prob_sell float, prob_hold float, prob_buy float, "
-    "signal string, confidence float, actionable boolean, model_id string"
-)
+_SPARK_TYPES = {
+    "symbol": "string", "timestamp": "timestamp_ntz", **dict.fromkeys(PROB_COLUMNS, "float"),
+    "signal": "string", "confidence": "float", "actionable": "boolean", "model_id": "string",
+}
+SPARK_OUTPUT_SCHEMA = ", ".join(f"{c} {_SPARK_TYPES[c]}" for c in OUTPUT_COLUMNS)
+"""The output columns (``contract.OUTPUT_COLUMNS``) as Spark DDL; ``signal`` is a plain string."""
 _MARK = "<<signalpack-error>>"
 _SESSIONS: dict[str, Any] = {}  # per executor process: bundle sha256 -> Bundle
 
@@ -74,7 +77,7 @@ def _worker_bundle(file_name: str, sha256: str, threads: int) -> Any:
     if bundle is None:
         from pyspark import SparkFiles
 
-        from score.bundle import load_bundle
+        from signalpack.score.bundle import load_bundle
 
         bundle = load_bundle(SparkFiles.get(file_name), threads=threads)
         if bundle.sha256 != sha256:
@@ -89,8 +92,8 @@ def score_arrow_group(table: Any, file_name: str, sha256: str, input_name: str, 
     import polars as pl
     import pyarrow as pa
 
-    from score.io import clean_ohlcv
-    from score.runner import score_frame
+    from signalpack.score.io import clean_ohlcv
+    from signalpack.score.runner import score_frame
 
     try:
         bundle = _worker_bundle(file_name, sha256, threads)
@@ -115,11 +118,8 @@ def score_arrow_group(table: Any, file_name: str, sha256: str, input_name: str, 
 def _arrow_schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([
-        ("symbol", pa.string()), ("timestamp", pa.timestamp("us")), ("prob_sell", pa.float32()),
-        ("prob_hold", pa.float32()), ("prob_buy", pa.float32()), ("signal", pa.string()),
-        ("confidence", pa.float32()), ("actionable", pa.bool_()), ("model_id", pa.string()),
-    ])
+    arrow = {"string": pa.string(), "timestamp_ntz": pa.timestamp("us"), "float": pa.float32(), "boolean": pa.bool_()}
+    return pa.schema([(c, arrow[_SPARK_TYPES[c]]) for c in OUTPUT_COLUMNS])
 
 
 def _session(master: str) -> Any:
@@ -149,21 +149,31 @@ def score_spark(
 
     threads : onnxruntime threads per executor task (1: let Spark's task slots use the cores).
     """
-    from score.bundle import load_bundle
-    from score.io import map_columns
+    from signalpack.score.bundle import load_bundle
 
     started = time.monotonic()
     bundle = load_bundle(bundle_path)
     bundle.feature_spec()  # refuse an unknown feature set on the driver, before any job starts
     is_uri = "://" in output
-    final = Path(output)
     if not is_uri:
-        if final.exists() and not overwrite:
-            raise OutputError(f"{output}: already exists; pass --overwrite to replace it")
-        if not final.parent.is_dir():
-            raise OutputError(f"{output}: output folder {final.parent} does not exist")
+        check_destination(Path(output), overwrite, folder=True)
     if "://" not in input_path and not Path(input_path).exists():
         raise InputError(f"{input_path}: no such file or folder")
+    # a URI destination is written by Spark's own committer; a local one through atomic_dir
+    target = contextlib.nullcontext(output) if is_uri else atomic_dir(Path(output), overwrite, create=False)
+    with target as dest:
+        summary = _score(input_path, bundle, bundle_path, str(dest), output, master, overwrite and is_uri,
+                         threads, batch_size, spark)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _score(
+    input_path: str, bundle: Any, bundle_path: str | Path, target: str, output: str, master: str,
+    replace_uri: bool, threads: int, batch_size: int, spark: Any,
+) -> SparkSummary:
+    """Run the job, writing the dataset to ``target``; a failure leaves whatever it wrote for the caller to remove."""
+    from signalpack.score.io import map_columns
 
     spark = spark or _session(master)
     from pyspark.sql import functions as F
@@ -183,19 +193,16 @@ def score_spark(
     file_name, sha = Path(bundle_path).name, bundle.sha256
 
     def score_group(table: Any) -> Any:
-        from score.spark_engine import score_arrow_group
+        from signalpack.score.spark_engine import score_arrow_group
 
         return score_arrow_group(table, file_name, sha, name, threads, batch_size, has_symbol)
 
     scored = frame.groupBy("symbol").applyInArrow(score_group, SPARK_OUTPUT_SCHEMA)
     if not has_symbol:
         scored = scored.drop("symbol")
-    target = output if is_uri else str(final.parent / f".signalpack-tmp-{os.getpid()}-{final.name}")
     try:
-        scored.write.mode("overwrite" if is_uri and overwrite else "errorifexists").parquet(target)
+        scored.write.mode("overwrite" if replace_uri else "errorifexists").parquet(target)
     except Exception as exc:
-        if not is_uri:
-            shutil.rmtree(target, ignore_errors=True)
         text = str(exc)
         if _MARK in text:
             raise DataError(text.split(_MARK)[1]) from None
@@ -212,24 +219,5 @@ def score_spark(
     summary.symbols = sum(1 for s in counts if done.get(s))
     summary.short_symbols = {s: n for s, n in sorted(counts.items()) if not done.get(s)}
     if summary.rows_scored == 0:
-        if not is_uri:
-            shutil.rmtree(target, ignore_errors=True)
         raise DataError(f"{name}: no symbol has enough rows for one window")
-    if not is_uri:
-        _replace_folder(Path(target), final)
-    summary.seconds = time.monotonic() - started
     return summary
-
-
-def _replace_folder(new: Path, final: Path) -> None:
-    """Move the finished dataset into place; an old one is set aside first, then removed."""
-    if final.exists():
-        old = final.parent / f".signalpack-old-{os.getpid()}-{final.name}"
-        final.rename(old)
-        new.rename(final)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
-    else:
-        new.rename(final)

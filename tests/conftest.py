@@ -18,7 +18,7 @@ TINY_EPOCHS = 2
 @pytest.fixture(scope="session")
 def tiny_config():
     """The default config with 2 epochs and few random-baseline runs: fast, same code paths."""
-    from train.config import TrainConfig
+    from signalpack.train.config import TrainConfig
 
     return TrainConfig().with_overrides(model__max_epochs=TINY_EPOCHS, simulation__random_runs=20)
 
@@ -26,7 +26,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_config):
     """One real training run on the embedded S&P 500 data (2 epochs per member)."""
-    from train.pipeline import train_run
+    from signalpack.train.pipeline import train_run
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train_run(SP500, tiny_config, out)
@@ -35,7 +35,7 @@ def tiny_run(tmp_path_factory, tiny_config):
 @pytest.fixture(scope="session")
 def tiny_walk_forward(tmp_path_factory, tiny_config):
     """A real run with 3 walk-forward folds on the embedded S&P 500 data (2 epochs per member)."""
-    from train.pipeline import train_run
+    from signalpack.train.pipeline import train_run
 
     out = tmp_path_factory.mktemp("runs") / "walk_forward"
     return train_run(SP500, tiny_config.with_overrides(split__walk_forward=3), out)
@@ -44,7 +44,7 @@ def tiny_walk_forward(tmp_path_factory, tiny_config):
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory):
     """The tiny run exported once (parity gate included)."""
-    from export.exporter import export_run
+    from signalpack.export.exporter import export_run
 
     out = tmp_path_factory.mktemp("bundles") / "tiny.onnx"
     return export_run(tiny_run.run_dir, out)

@@ -293,7 +293,7 @@ def test_bad_input(case: Case, tmp_path, tiny_run, tiny_export):
     run_before = _snapshot(tiny_run.run_dir)
     prefix = NO_DAC if case.no_dac else []
     r = subprocess.run(
-        [*prefix, sys.executable, "-c", f"from {'score' if case.program == S else 'train'}.cli import main; main()", *argv],
+        [*prefix, sys.executable, "-c", f"from {'signalpack.score' if case.program == S else 'signalpack'}.cli import main; main()", *argv],
         capture_output=True, text=True, timeout=300, cwd=work,
     )
     for p in work.rglob("*"):
@@ -329,7 +329,7 @@ def test_disk_full_leaves_no_output(tmp_path, monkeypatch, capsys):
     """ENOSPC while writing the output (simulated): exit 2, one line, no output, no temp files."""
     import errno
 
-    from score.cli import main
+    from signalpack.score.cli import main
 
     src = tmp_path / "prices.csv"
     src.write_text(goog_text())
@@ -349,7 +349,7 @@ def test_disk_full_leaves_no_output(tmp_path, monkeypatch, capsys):
 
 def test_short_symbol_beside_healthy_ones_is_counted_not_an_error(tmp_path):
     p = symbol_file(tmp_path, lambda f: pl.concat([f, f.head(20).with_columns(pl.lit("CCC").alias("Symbol"))]))
-    r = subprocess.run([sys.executable, "-c", "from score.cli import main; main()", "run", str(p), "--summary",
+    r = subprocess.run([sys.executable, "-c", "from signalpack.score.cli import main; main()", "run", str(p), "--summary",
                         str(tmp_path / "s.json")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
@@ -361,7 +361,7 @@ def test_gzip_input_still_works(tmp_path):
     """A control for the fake-gzip case: a real .csv.gz is fine."""
     p = tmp_path / "prices.csv.gz"
     p.write_bytes(gzip.compress(GOOG.read_bytes()))
-    r = subprocess.run([sys.executable, "-c", "from score.cli import main; main()", "run", str(p)],
+    r = subprocess.run([sys.executable, "-c", "from signalpack.score.cli import main; main()", "run", str(p)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "prices.signals.parquet").is_file()

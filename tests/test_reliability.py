@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from score.atomic import TMP_MARK
-from score.bundle import load_bundle
-from score.io import load_ohlcv
-from score.runner import score_frame
+from signalpack.atomic import TMP_MARK
+from signalpack.score.bundle import load_bundle
+from signalpack.score.io import load_ohlcv
+from signalpack.score.runner import score_frame
 from tests.conftest import EURUSD, GOOG, SP500, rewrite_manifest
 
 KILL_TRIALS = 24
@@ -52,7 +52,7 @@ def _scale_file(path: Path, symbols: int, bars: int = 3000, seed: int = 0) -> No
 
 
 def _score_argv(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from score.cli import main; main()", *args]
+    return [sys.executable, "-c", "from signalpack.score.cli import main; main()", *args]
 
 
 def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path, tiny_export):
@@ -105,7 +105,7 @@ def test_two_trainings_give_byte_identical_bundles(tmp_path):
     digests = []
     for k in range(2):
         run = tmp_path / f"run{k}"
-        cli = [sys.executable, "-c", "from train.cli import main; main()"]
+        cli = [sys.executable, "-c", "from signalpack.cli import main; main()"]
         subprocess.run([*cli, "train", str(GOOG), "--epochs", "2", "--seed", "11", "--out", str(run), "-q"],
                        check=True, capture_output=True, env=env, timeout=600)
         subprocess.run([*cli, "export", str(run)], check=True, capture_output=True, env=env, timeout=600)
@@ -128,7 +128,7 @@ socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
-from score.cli import main
+from signalpack.score.cli import main
 codes = []
 for argv in json.loads(sys.argv[1]):
     sys.argv = ["score", *argv]
@@ -177,7 +177,7 @@ def test_keras_members_load_in_safe_mode(tmp_path, tiny_run):
     x = keras.layers.LSTM(4)(x)
     out = keras.layers.Dense(3, activation="softmax")(x)
     keras.Model(inp, out).save(run / "member_0.keras")
-    r = subprocess.run([sys.executable, "-c", "from train.cli import main; main()", "export", str(run)],
+    r = subprocess.run([sys.executable, "-c", "from signalpack.cli import main; main()", "export", str(run)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert "member_0.keras: not a loadable Keras model" in r.stderr and "Traceback" not in r.stderr

@@ -1,4 +1,6 @@
-"""signalpack training side (TensorFlow): labels, split, members, ensemble, evaluation, simulation.
+"""signalpack training side (TensorFlow): config, labels, split, dataset, scaler, members, ensemble,
+run directory and the training pipeline. Evaluation lives in ``signalpack.evaluation``; export in
+``signalpack.export``, which this package never imports.
 
 Heavy imports (tensorflow, keras, sklearn) happen inside the functions that need
 them, so importing a module here never drags TensorFlow in by accident.

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from score.errors import ConfigError
+from signalpack.errors import ConfigError
+from signalpack.evaluation.config import SimConfig
 
 __all__ = [
     "LabelConfig",
@@ -88,20 +89,6 @@ class ModelConfig:
     lr_factor: float = 0.5
     lr_patience: int = 5
     min_lr: float = 1e-5
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Trading simulation on the test segment (fractions, not percent)."""
-
-    confidence_threshold: float = 0.6
-    cost: float = 0.001
-    slippage: float = 0.0005
-    stop_loss: float = 0.03
-    take_profit: float = 0.06
-    allow_short: bool = False
-    initial_capital: float = 100_000.0
-    random_runs: int = 200
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from score.errors import DataError
-from score.features import FeatureSpec, compute_features
-from score.windows import build_windows, window_ends
-from train.config import TrainConfig
-from train.labels import add_labels
-from train.scaler import Scaler, fit_scaler
-from train.split import SEGMENTS, Cuts, assign_segments, cut_dates
+from signalpack.errors import DataError
+from signalpack.score.contract import CLASS_NAMES, N_CLASSES
+from signalpack.score.features import FeatureSpec, compute_features
+from signalpack.score.windows import build_windows, window_ends
+from signalpack.train.config import TrainConfig
+from signalpack.train.labels import add_labels
+from signalpack.train.scaler import Scaler, fit_scaler
+from signalpack.train.split import SEGMENTS, Cuts, assign_segments, cut_dates
 
 __all__ = ["Dataset", "labelled_features", "build_dataset", "class_weights"]
 
@@ -52,24 +53,25 @@ class Dataset:
     def labels(self, ends: np.ndarray) -> np.ndarray:
         return self.frame.get_column("label").to_numpy()[ends].astype(np.int64)
 
-
-
 def labelled_features(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> pl.DataFrame:
-    """Feature rows (warm-up dropped) with ``label`` and ``label_end``, before any split."""
+    """Feature rows (warm-up dropped) with ``label`` and ``label_end``, before any split.
+
+    frame : checked, (symbol, timestamp)-sorted OHLCV (``score.io``). Computed once per
+    training run and shared by the main split and every walk-forward fold.
+    """
     return compute_features(add_labels(frame, cfg.labels), spec)
 
 
 def build_dataset(
-    frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None,
+    feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None,
     name: str = "",
 ) -> Dataset:
-    """frame : checked, (symbol, timestamp)-sorted OHLCV (``score.io``).
+    """feats : ``labelled_features`` of the data (not recomputed here).
 
     cuts : the split's cut dates (a walk-forward fold's); None: from ``cfg.split``.
     name : what the split is called in error messages ("fold 2"), if not the main split.
     """
     seq_len = cfg.model.seq_len
-    feats = labelled_features(frame, spec, cfg)
     if cuts is None:
         has_label = feats.filter(pl.col("label").is_not_null())
         cuts = cut_dates(has_label.get_column("timestamp"), cfg.split)
@@ -109,11 +111,11 @@ def class_weights(y_train: np.ndarray) -> dict[int, float]:
     from sklearn.utils.class_weight import compute_class_weight
 
     present = set(np.unique(y_train).tolist())
-    missing = [n for i, n in enumerate(("SELL", "HOLD", "BUY")) if i not in present]
+    missing = [n for i, n in enumerate(CLASS_NAMES) if i not in present]
     if missing:
         raise DataError(
             f"the training segment has no {', '.join(missing)} labels; adjust labels.threshold "
             "or use more data"
         )
-    w = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=y_train)
+    w = compute_class_weight("balanced", classes=np.arange(N_CLASSES), y=y_train)
     return {i: float(v) for i, v in enumerate(w)}

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from train.config import ModelConfig
-from train.model import build_member, configure_determinism
+from signalpack.train.config import ModelConfig
+from signalpack.train.model import build_member, configure_determinism
 
 __all__ = [
     "MemberResult", "train_members", "member_predict", "ensemble_weights", "ensemble_predict", "WEIGHT_METRIC",

@@ -11,12 +11,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from train.config import LabelConfig
+from signalpack.score.contract import BUY, HOLD, SELL
+from signalpack.train.config import LabelConfig
 
 __all__ = ["SELL", "HOLD", "BUY", "add_labels"]
-
-SELL, HOLD, BUY = 0, 1, 2
-
 
 def add_labels(frame: pl.DataFrame, cfg: LabelConfig) -> pl.DataFrame:
     """Add ``label`` (Int8: 0 SELL, 1 HOLD, 2 BUY; null where undefined) and ``label_end``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from train.config import ModelConfig
+from signalpack.train.config import ModelConfig
 
 __all__ = ["build_member", "configure_determinism"]
 

@@ -2,15 +2,15 @@
 
 load + check → dataset (features, labels, split, scaler, windows) → members →
 validation weights → test metrics beside baselines → trading simulation →
-run directory, written to a temporary folder and renamed into place at the end,
-so an interrupted run never leaves a half-written run directory.
+run directory, written to a temporary folder and renamed into place at the end
+(``signalpack.atomic.atomic_dir``), so an interrupted run never leaves a
+half-written run directory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,14 +21,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from score.errors import ConfigError, OutputError
-from score.features import FeatureSpec, default_feature_spec
-from score.io import load_ohlcv
-from score.windows import build_windows
-from train import rundir
-from train.config import TrainConfig
-from train.dataset import Dataset, build_dataset, class_weights, labelled_features
-from train.ensemble import (
+from signalpack.atomic import atomic_dir
+from signalpack.errors import ConfigError
+from signalpack.evaluation.metrics import baseline_metrics, classification_metrics
+from signalpack.score.features import FeatureSpec, default_feature_spec
+from signalpack.score.io import load_ohlcv
+from signalpack.score.windows import build_windows
+from signalpack.train import rundir
+from signalpack.train.config import TrainConfig
+from signalpack.train.dataset import (
+    Dataset,
+    build_dataset,
+    class_weights,
+    labelled_features,
+)
+from signalpack.train.ensemble import (
     WEIGHT_METRIC,
     MemberResult,
     ensemble_predict,
@@ -36,8 +43,7 @@ from train.ensemble import (
     member_predict,
     train_members,
 )
-from train.evaluate import baseline_metrics, classification_metrics
-from train.split import Cuts, walk_forward_cuts
+from signalpack.train.split import Cuts, walk_forward_cuts
 
 __all__ = ["default_data_path", "train_run", "RunResult", "PREDICTION_COLUMNS", "WALK_FORWARD_FIGURES"]
 
@@ -50,7 +56,7 @@ log = logging.getLogger("signalpack.train")
 
 def default_data_path() -> Path:
     """The embedded S&P 500 daily file (1999–2018) shipped inside the package."""
-    return Path(str(resources.files("train") / "data" / "sp500_daily.csv.gz"))
+    return Path(str(resources.files("signalpack.train") / "data" / "sp500_daily.csv.gz"))
 
 
 def _creation_time() -> datetime:
@@ -83,36 +89,22 @@ def train_run(
     created = _creation_time()
     data_path = Path(data_path) if data_path is not None else default_data_path()
     final = Path(out_dir) if out_dir is not None else runs_root / created.strftime("%Y%m%dT%H%M%SZ")
-    if final.exists():
-        raise OutputError(f"{final}: run directory already exists; choose another --out")
-    if not final.parent.exists() and out_dir is not None:
-        raise OutputError(f"{final.parent}: output folder does not exist")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
-    except OSError as exc:
-        raise OutputError(f"{final.parent}: cannot create the run directory ({exc.strerror})") from exc
-
-    handler = logging.FileHandler(tmp / "train.log", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    log.addHandler(handler)
-    if log.getEffectiveLevel() > logging.INFO:
-        log.setLevel(logging.INFO)  # the run's log file always gets the full story
-    try:
-        metadata = _train_into(tmp, data_path, cfg, created)
-        metadata["seconds"] = round(time.monotonic() - started, 1)
-        rundir.write_json(tmp / "metadata.json", metadata)
-        log.removeHandler(handler)
-        handler.close()
-        tmp.rename(final)
-    except BaseException:
-        log.removeHandler(handler)
-        handler.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    if out_dir is None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(final, hint="choose another --out") as tmp:
+        handler = logging.FileHandler(tmp / "train.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        log.addHandler(handler)
+        if log.getEffectiveLevel() > logging.INFO:
+            log.setLevel(logging.INFO)  # the run's log file always gets the full story
+        try:
+            metadata = _train_into(tmp, data_path, cfg, created)
+            metadata["seconds"] = round(time.monotonic() - started, 1)
+            rundir.write_json(tmp / "metadata.json", metadata)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
     return RunResult(final, metadata)
 
 
@@ -131,10 +123,13 @@ class Evaluation:
 
 
 def _fit_evaluate(
-    frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None, name: str = ""
+    feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None, name: str = ""
 ) -> Evaluation:
-    """Dataset → members → validation weights → test metrics beside baselines → simulation."""
-    ds = build_dataset(frame, spec, cfg, cuts, name)
+    """Dataset → members → validation weights → test metrics beside baselines → simulation.
+
+    feats : the run's ``labelled_features``, computed once and shared by every split.
+    """
+    ds = build_dataset(feats, spec, cfg, cuts, name)
     x_tr, y_tr = ds.windows(ds.ends["train"]), ds.labels(ds.ends["train"])
     x_va, y_va = ds.windows(ds.ends["validation"]), ds.labels(ds.ends["validation"])
     y_te = ds.labels(ds.ends["test"])
@@ -161,7 +156,7 @@ def _fit_evaluate(
         "baselines": baseline_metrics(y_tr, y_te, thr, cfg.seed),
     }
 
-    from train.simulate import simulate_symbols
+    from signalpack.evaluation.book import simulate_symbols
 
     pred_frame = _prediction_frame(ds, probs)
     sim = simulate_symbols(pred_frame, cfg.simulation, cfg.seed)
@@ -176,8 +171,13 @@ def _sharpe_statistics(
     evaluated on the test segment: the ensemble and each member trading on its own."""
     import dataclasses
 
-    from train.sharpe import per_bar_sharpe, sharpe_statistics
-    from train.simulate import bar_returns, bars_per_year, simulate_symbols
+    from signalpack.evaluation.book import simulate_symbols
+    from signalpack.evaluation.performance import (
+        bar_returns,
+        bars_per_year,
+        per_bar_sharpe,
+        sharpe_statistics,
+    )
 
     capital = cfg.simulation.initial_capital
     no_random = dataclasses.replace(cfg.simulation, random_runs=0)
@@ -222,8 +222,9 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     log.info("data %s: %d rows, %d symbol(s)", data_path.name, data.rows_read, len(data.symbols))
     for sym, n in data.skipped_short.items():
         log.warning("symbol %r skipped: %d rows, fewer than one window needs", sym, n)
-    folds = _fold_cuts(data.frame, spec, cfg)  # checked before any training
-    ev = _fit_evaluate(data.frame, spec, cfg)
+    feats = labelled_features(data.frame, spec, cfg)  # once: every split below reuses it
+    folds = _fold_cuts(feats, spec, cfg)  # checked before any training
+    ev = _fit_evaluate(feats, spec, cfg)
     ds = ev.ds
 
     for i, m in enumerate(ev.members):
@@ -239,30 +240,30 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
         weights=ev.weights, val_f1=ev.val_f1, metrics=ev.metrics, simulation=_simulation_record(ev.simulation),
     )
     if folds:
-        metadata["walk_forward"] = _walk_forward(tmp, data.frame, spec, cfg, folds)
+        metadata["walk_forward"] = _walk_forward(tmp, feats, spec, cfg, folds)
     return metadata
 
 
-def _fold_cuts(frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> list[Cuts]:
+def _fold_cuts(feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> list[Cuts]:
     k = cfg.split.walk_forward
     if not k:
         return []
-    labelled = labelled_features(frame, spec, cfg).filter(pl.col("label").is_not_null())
+    labelled = feats.filter(pl.col("label").is_not_null())
     folds = walk_forward_cuts(labelled.get_column("timestamp"), k, cfg.split)
     for i, cuts in enumerate(folds):  # refuse a fold without windows before hours of training
-        build_dataset(frame, spec, cfg, cuts, f"walk-forward fold {i + 1}/{k}")
+        build_dataset(feats, spec, cfg, cuts, f"walk-forward fold {i + 1}/{k}")
     return folds
 
 
 def _walk_forward(
-    tmp: Path, frame: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, folds: list[Cuts]
+    tmp: Path, feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, folds: list[Cuts]
 ) -> dict[str, Any]:
     """Train and evaluate every fold; per-fold files under walk_forward/fold_<i>/, figures for metadata."""
     records = []
     for i, cuts in enumerate(folds):
         name = f"walk-forward fold {i + 1}/{len(folds)}"
         log.info("%s: validation from %s, test %s .. %s", name, cuts.validation, cuts.test, cuts.end or "end")
-        ev = _fit_evaluate(frame, spec, cfg, cuts, name)
+        ev = _fit_evaluate(feats, spec, cfg, cuts, name)
         folder = tmp / "walk_forward" / f"fold_{i}"
         folder.mkdir(parents=True)
         _write_evaluation(folder, ev)
@@ -310,7 +311,7 @@ def _aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def _prediction_frame(ds: Dataset, probs: np.ndarray) -> pl.DataFrame:
     """Per test window: symbol, timestamp, label, probabilities, signal, confidence (+ prices)."""
-    from score import CLASS_NAMES
+    from signalpack.score.contract import CLASS_NAMES
 
     rows = ds.frame[ds.test_ends]
     names = pl.Series(CLASS_NAMES)

@@ -30,16 +30,21 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from score import CLASS_NAMES, __version__
-from score.errors import RunDirError
+from signalpack import __version__
+from signalpack.errors import RunDirError
+from signalpack.score.contract import CLASS_NAMES, METADATA_FORMAT_VERSION
+from signalpack.score.io import OhlcvData
+from signalpack.train.config import TrainConfig
+from signalpack.train.dataset import Dataset
+from signalpack.train.ensemble import WEIGHT_METRIC, MemberResult
 
 __all__ = [
-    "METADATA_FORMAT_VERSION", "REQUIRED_FILES", "TEST_WINDOWS", "member_file", "write_json",
+    "REQUIRED_FILES", "TEST_WINDOWS", "member_file", "write_json",
     "write_csv", "write_npy", "read_npy",
     "history_frame", "iso", "segment_summary", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
 ]
 
-METADATA_FORMAT_VERSION = 1
+
 TEST_WINDOWS = "test_windows.npy"
 REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json", TEST_WINDOWS)
 
@@ -89,7 +94,7 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def history_frame(members: list[Any]) -> pl.DataFrame:
+def history_frame(members: list[MemberResult]) -> pl.DataFrame:
     rows = []
     for i, m in enumerate(members):
         for r in m.history:
@@ -104,10 +109,10 @@ def iso(ts: Any) -> str | None:
     return None if ts is None else ts.isoformat(timespec="seconds") if isinstance(ts, datetime) else str(ts)
 
 
-def segment_summary(ds: Any) -> dict[str, Any]:
+def segment_summary(ds: Dataset) -> dict[str, Any]:
     """Per segment: first/last timestamp, rows, labelled rows, sample windows, class counts, and
     ``last_label_end``: the latest bar any sample's label reads (the purge keeps it before the next cut)."""
-    frame: pl.DataFrame = ds.frame
+    frame = ds.frame
     label_end = frame.get_column("label_end")
     lab_all = frame.get_column("label").to_numpy()
     segments: dict[str, Any] = {}
@@ -128,12 +133,10 @@ def segment_summary(ds: Any) -> dict[str, Any]:
 
 
 def build_metadata(
-    *, created: datetime, data: Any, ds: Any, cfg: Any, class_weights: dict[int, float],
-    members: list[Any], weights: list[float], val_f1: list[float], metrics: dict[str, Any],
+    *, created: datetime, data: OhlcvData, ds: Dataset, cfg: TrainConfig, class_weights: dict[int, float],
+    members: list[MemberResult], weights: list[float], val_f1: list[float], metrics: dict[str, Any],
     simulation: dict[str, Any],
 ) -> dict[str, Any]:
-    from train.ensemble import WEIGHT_METRIC
-
     segments = segment_summary(ds)
     src = data.frame
     return {

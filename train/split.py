@@ -21,8 +21,8 @@ from datetime import datetime
 
 import polars as pl
 
-from score.errors import DataError
-from train.config import SplitConfig
+from signalpack.errors import DataError
+from signalpack.train.config import SplitConfig
 
 __all__ = ["SEGMENTS", "Cuts", "cut_dates", "walk_forward_cuts", "assign_segments"]
 

@@ -10,7 +10,7 @@ from onnx import numpy_helper
 
 
 def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from train.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from signalpack.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -11,14 +11,13 @@ import onnx
 import polars as pl
 import pytest
 
-from export.compose import IR_VERSION
-from export.exporter import export_run, select_golden
-from export.parity import run_parity
-from schemas import load_schema, validate
-from score.errors import ConfigError, ExportError, ParityError, RunDirError
-from score.golden import MANIFEST_KEY
+from signalpack.errors import ConfigError, ExportError, ParityError, RunDirError
+from signalpack.export.exporter import export_run, select_golden
+from signalpack.export.parity import run_parity
+from signalpack.schemas import load_schema, validate
+from signalpack.score.contract import IR_VERSION, MANIFEST_KEY
+from signalpack.train.rundir import TEST_WINDOWS
 from tests.conftest import GOOG
-from train.rundir import TEST_WINDOWS
 
 
 def _model(path):
@@ -95,7 +94,7 @@ def test_constant_feature_does_not_break_parity(tiny_run, tiny_export, tmp_path)
 
 
 def test_constant_training_feature_gets_unit_scale():
-    from train.scaler import fit_scaler
+    from signalpack.train.scaler import fit_scaler
 
     x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     x[:, 1] = 0.0
@@ -104,7 +103,7 @@ def test_constant_training_feature_gets_unit_scale():
 
 
 def test_parity_failure_is_reported(tiny_run, tiny_export):
-    from export.parity import compare
+    from signalpack.export.parity import compare
 
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(3), size=20).astype(np.float32)
@@ -135,7 +134,7 @@ def test_export_refuses_bad_run_dirs(tiny_run, tmp_path):
 
 
 def test_loop_graphs_are_refused():
-    from export.convert import check_member_ops
+    from signalpack.export.convert import check_member_ops
 
     graph = onnx.helper.make_graph([onnx.helper.make_node("Loop", ["a", "b"], ["c"])], "g", [], [])
     with pytest.raises(ExportError, match="Loop instead of one fused ONNX LSTM"):
@@ -144,3 +143,75 @@ def test_loop_graphs_are_refused():
 
 def test_bundle_sha_is_reported(tiny_export):
     assert hashlib.sha256(tiny_export.bundle.read_bytes()).hexdigest() == tiny_export.sha256
+
+
+def test_atol_reaches_the_manifest_and_verify_uses_it(tiny_run, tmp_path):
+    """A bundle exported with a looser --atol records it, so its own `score verify` checks against it."""
+    from signalpack.score.bundle import load_bundle, verify_bundle
+
+    result = export_run(tiny_run.run_dir, tmp_path / "loose.onnx", atol=5e-4)
+    bundle = load_bundle(result.bundle)
+    assert bundle.manifest["golden"]["atol"] == 5e-4 == result.report.atol
+    assert json.loads(result.report_path.read_text())["atol"] == 5e-4
+    report = verify_bundle(bundle)
+    assert report.passed and report.atol == 5e-4
+    with pytest.raises(ConfigError, match="--atol 0.0 is out of range"):
+        export_run(tiny_run.run_dir, tmp_path / "zero.onnx", atol=0.0)
+
+
+def test_export_checks_the_run_dir_once(tiny_run, tmp_path, monkeypatch):
+    import signalpack.export.exporter as exporter
+
+    calls = []
+    real = exporter.check_run_dir
+    monkeypatch.setattr(exporter, "check_run_dir", lambda p: calls.append(p) or real(p))
+    export_run(tiny_run.run_dir, tmp_path / "once.onnx")
+    assert len(calls) == 1
+
+
+def _tamper_final_bytes(monkeypatch, change):
+    """Make the exporter's second (final) serialization differ from the draft the parity gate ran on."""
+    import signalpack.export.exporter as exporter
+
+    real, seen = exporter._serialize, []
+
+    def serialize(model, manifest, golden):
+        seen.append(1)
+        data = real(model, manifest, golden)
+        return change(data) if len(seen) == 2 else data
+
+    monkeypatch.setattr(exporter, "_serialize", serialize)
+
+
+def test_export_refuses_final_bytes_whose_graph_differs(tiny_run, tmp_path, monkeypatch):
+    def change(data):
+        m = onnx.load_from_string(data)
+        w = next(i for i in m.graph.initializer if i.name == "head/weights")
+        arr = onnx.numpy_helper.to_array(w) * 2
+        w.CopyFrom(onnx.numpy_helper.from_array(arr, "head/weights"))
+        return m.SerializeToString()
+
+    _tamper_final_bytes(monkeypatch, change)
+    with pytest.raises(ExportError, match="graph changed after the parity gate"):
+        export_run(tiny_run.run_dir, tmp_path / "b.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_verifies_golden_vectors_on_the_bytes_it_writes(tiny_run, tmp_path, monkeypatch):
+    def change(data):
+        m = onnx.load_from_string(data)
+        props = {p.key: p.value for p in m.metadata_props}
+        golden = json.loads(props["signalpack.golden"])
+        probs = golden["outputs"]["probabilities"]
+        raw = bytearray(__import__("base64").b64decode(probs["data"]))
+        raw[0:4] = np.float32(0.999).tobytes()
+        probs["data"] = __import__("base64").b64encode(bytes(raw)).decode()
+        props["signalpack.golden"] = json.dumps(golden)
+        del m.metadata_props[:]
+        onnx.helper.set_model_props(m, props)
+        return m.SerializeToString()
+
+    _tamper_final_bytes(monkeypatch, change)
+    with pytest.raises(ExportError, match="fails the scorer's own check"):
+        export_run(tiny_run.run_dir, tmp_path / "b.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -47,7 +47,7 @@ def test_golden_vectors_reproduce_in_onnxruntime_1_16(tiny_export, tmp_path_fact
     assert out["n"] == 32 and out["signal_equal"]
     assert out["max_abs_diff"] <= out["atol"]
     # signalpack itself is not importable there: the bundle alone is enough
-    r = subprocess.run([str(py), "-c", "import score"], capture_output=True, text=True, cwd=env)
+    r = subprocess.run([str(py), "-c", "import signalpack"], capture_output=True, text=True, cwd=env)
     assert r.returncode != 0 and sys.prefix != str(env)
 
 

@@ -12,18 +12,18 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from score.bundle import load_bundle, verify_bundle
-from score.cli import app
-from score.errors import BundleError
-from score.golden import MANIFEST_KEY
-from score.protobuf import scan_model
+from signalpack.errors import BundleError
+from signalpack.score.bundle import load_bundle, verify_bundle
+from signalpack.score.cli import app
+from signalpack.score.contract import MANIFEST_KEY
+from signalpack.score.protobuf import scan_model
 from tests.conftest import rewrite_manifest
 
 runner = CliRunner()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from score.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from signalpack.score.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -119,7 +119,7 @@ def test_bad_bundles_exit_2_with_one_clear_line(tiny_export, tmp_path, case, com
 
 
 def test_oversized_metadata_is_refused(tiny_export, tmp_path, monkeypatch):
-    import score.bundle as sb
+    import signalpack.score.bundle as sb
 
     monkeypatch.setattr(sb, "MAX_METADATA_BYTES", 1000)
     with pytest.raises(BundleError, match="bytes of metadata is over"):

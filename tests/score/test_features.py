@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from score.errors import DataError
-from score.features import (
+from signalpack.errors import DataError
+from signalpack.score.features import (
     FEATURE_SET_VERSION,
     FeatureSpec,
     check_spec,
@@ -19,7 +19,7 @@ from score.features import (
     default_feature_spec,
     feature_columns,
 )
-from score.io import load_ohlcv
+from signalpack.score.io import load_ohlcv
 from tests.conftest import EURUSD, GOOG, SP500
 
 SPEC = default_feature_spec()

@@ -20,8 +20,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from score.errors import DataError, InputError, SignalpackError
-from score.io import OHLCV_COLUMNS, load_ohlcv
+from signalpack.errors import DataError, InputError, SignalpackError
+from signalpack.score.io import OHLCV_COLUMNS, load_ohlcv
 
 ROOT = Path(__file__).resolve().parents[2]
 SP500 = ROOT / "train" / "data" / "sp500_daily.csv.gz"
@@ -667,7 +667,7 @@ def test_unreadable_file(tmp_path):
 _CLI = (
     "import sys\n"
     "try:\n"
-    "    from train.cli import main\n"
+    "    from signalpack.cli import main\n"
     "    main()\n"
     "finally:\n"
     "    print('TF_LOADED' if 'tensorflow' in sys.modules else 'TF_NOT_LOADED')\n"

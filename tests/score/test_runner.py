@@ -14,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import load_schema
-from score.bundle import DEFAULT_BUNDLE, load_bundle, verify_bundle
-from score.errors import DataError, OutputError
-from score.features import default_feature_spec
-from score.io import load_ohlcv
-from score.runner import OUTPUT_COLUMNS, default_output_path, score_file, score_frame
+from signalpack.errors import DataError, OutputError
+from signalpack.schemas import load_schema
+from signalpack.score.bundle import DEFAULT_BUNDLE, load_bundle, verify_bundle
+from signalpack.score.contract import OUTPUT_COLUMNS
+from signalpack.score.features import default_feature_spec
+from signalpack.score.io import load_ohlcv
+from signalpack.score.runner import default_output_path, score_file, score_frame
 from tests.conftest import EURUSD, GOOG, SP500, rewrite_manifest
 
 
@@ -132,7 +133,7 @@ def test_short_symbol_is_skipped_and_counted(bundle, tmp_path):
 
 
 def test_exception_mid_write_leaves_nothing(bundle, multi_file, tmp_path, monkeypatch):
-    import score.runner as runner
+    import signalpack.score.runner as runner
 
     calls = {"n": 0}
     real = runner.infer
@@ -181,7 +182,7 @@ def test_default_bundle_is_current_and_verifies():
 
 
 def _score_cli(*args: str, env=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from score.cli import main; main()", *args],
+    return subprocess.run([sys.executable, "-c", "from signalpack.score.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -245,7 +246,7 @@ def test_cli_run_bad_input_leaves_no_output(tmp_path, edit, message):
 def test_progress_only_on_a_terminal():
     import io
 
-    from score.progress import Progress
+    from signalpack.score.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from score.windows import build_windows, position_in_group, window_ends
+from signalpack.score.windows import build_windows, position_in_group, window_ends
 
 
 def test_position_in_group():

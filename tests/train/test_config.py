@@ -7,9 +7,9 @@ import json
 import jsonschema
 import pytest
 
-from schemas import load_schema
-from score.errors import ConfigError
-from train.config import TrainConfig, config_from_dict, load_config
+from signalpack.errors import ConfigError
+from signalpack.schemas import load_schema
+from signalpack.train.config import TrainConfig, config_from_dict, load_config
 
 
 def test_defaults_are_the_design():

@@ -6,11 +6,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from score.features import default_feature_spec
-from score.io import load_ohlcv
+from signalpack.score.features import default_feature_spec
+from signalpack.score.io import load_ohlcv
+from signalpack.train.config import TrainConfig
+from signalpack.train.dataset import build_dataset, class_weights, labelled_features, segment_rows
 from tests.conftest import GOOG, SP500
-from train.config import TrainConfig
-from train.dataset import build_dataset, class_weights, segment_rows
 
 SPEC = default_feature_spec()
 CFG = TrainConfig()
@@ -22,7 +22,7 @@ def multi():
     sp = load_ohlcv(SP500).frame.with_columns(pl.lit("SPX").alias("symbol"))
     goog = load_ohlcv(GOOG).frame.with_columns(pl.lit("GOOG").alias("symbol"))
     frame = pl.concat([sp, goog]).sort("symbol", "timestamp")
-    return build_dataset(frame, SPEC, CFG)
+    return build_dataset(labelled_features(frame, SPEC, CFG), SPEC, CFG)
 
 
 def test_same_cut_dates_for_every_symbol(multi):
@@ -87,15 +87,15 @@ def test_class_weights_from_training_labels_only(multi):
 
 
 def test_missing_class_in_training_is_a_clear_error():
-    from score.errors import DataError
+    from signalpack.errors import DataError
 
     with pytest.raises(DataError, match="no SELL labels"):
         class_weights(np.array([1, 2, 2, 1]))
 
 
 def test_too_short_for_split_is_a_clear_error():
-    from score.errors import DataError
+    from signalpack.errors import DataError
 
     frame = load_ohlcv(GOOG).frame.head(90)
     with pytest.raises(DataError, match="segment has no complete labelled window"):
-        build_dataset(frame, SPEC, CFG)
+        build_dataset(labelled_features(frame, SPEC, CFG), SPEC, CFG)

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from score.io import load_ohlcv
+from signalpack.score.io import load_ohlcv
+from signalpack.train.config import LabelConfig
+from signalpack.train.labels import BUY, HOLD, SELL, add_labels
 from tests.conftest import SP500
-from train.config import LabelConfig
-from train.labels import BUY, HOLD, SELL, add_labels
 
 
 def _frame(close: list[float], high: list[float] | None = None, low: list[float] | None = None) -> pl.DataFrame:

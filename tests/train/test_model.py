@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.config import ModelConfig
-from train.ensemble import ensemble_predict, ensemble_weights, train_members
-from train.model import build_member
+from signalpack.train.config import ModelConfig
+from signalpack.train.ensemble import ensemble_predict, ensemble_weights, train_members
+from signalpack.train.model import build_member
 
 
 def test_member_layers_match_the_design():

@@ -10,10 +10,10 @@ import jsonschema
 import numpy as np
 import polars as pl
 
-from schemas import load_schema
+from signalpack.evaluation.summary import summary_table
+from signalpack.schemas import load_schema
+from signalpack.train.rundir import REQUIRED_FILES, check_run_dir
 from tests.conftest import GOOG, TINY_EPOCHS
-from train.report import summary_table
-from train.rundir import REQUIRED_FILES, check_run_dir
 
 EXPECTED = {
     *REQUIRED_FILES, "member_0.keras", "member_1.keras", "member_2.keras",
@@ -77,7 +77,7 @@ def test_history_and_log(tiny_run):
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from train.cli import main; main()", *args],
+        [sys.executable, "-c", "from signalpack.cli import main; main()", *args],
         capture_output=True, text=True, timeout=300,
     )
 
@@ -105,7 +105,7 @@ def test_cli_refuses_existing_run_dir_and_bad_config(tmp_path, tiny_run):
 
 
 def test_ordinals_read_as_english():
-    from train.report import ordinal
+    from signalpack.evaluation.summary import ordinal
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 82, 100, 101, 111)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "82nd", "100th", "101st", "111th"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from score import CLASS_NAMES
+from signalpack.score.contract import CLASS_NAMES
 
 __all__ = ["classification_metrics", "baseline_metrics", "HEADLINE"]
 

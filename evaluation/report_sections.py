@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from train.report import ordinal
-from train.report_data import RunData, empty_trades
+from signalpack.evaluation.report_data import RunData, empty_trades
+from signalpack.evaluation.summary import ordinal
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,7 +92,7 @@ class Section:
 
 
 def _overview(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     lab = run.labelled
     fig = plots.overview_figure(
@@ -170,7 +170,7 @@ def _metrics(run: RunData) -> Section:
 
 
 def _equity(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     sim = run.meta["simulation"]
     s, bh = sim["strategy"], sim["buy_and_hold"]
@@ -188,7 +188,7 @@ def _equity(run: RunData) -> Section:
 
 
 def _trades(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     prices = None
     if "close" in run.predictions.columns:
@@ -241,7 +241,7 @@ def _trades_table(trades: pl.DataFrame, has_symbol: bool) -> str:
 
 
 def _confusion(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     ens = run.meta["metrics"]["ensemble"]
     matrix = ens.get("confusion_matrix")
@@ -261,7 +261,7 @@ def _confusion(run: RunData) -> Section:
 
 
 def _precision_recall(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     m = run.meta["metrics"]
     models = {"ensemble": m["ensemble"]}
@@ -276,7 +276,7 @@ def _precision_recall(run: RunData) -> Section:
 
 
 def _reliability(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     lab = run.labelled
     conf = lab.get_column("confidence").to_numpy()
@@ -295,7 +295,7 @@ def _reliability(run: RunData) -> Section:
 
 
 def _confidence(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     conf = run.predictions.get_column("confidence").to_numpy()
     n_ok = int((conf >= run.threshold).sum())
@@ -310,7 +310,7 @@ def _confidence(run: RunData) -> Section:
 
 
 def _learning_curves(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     ens = run.meta.get("ensemble") or {}
     members = ens.get("members") or []
@@ -329,7 +329,7 @@ def _learning_curves(run: RunData) -> Section:
 
 
 def _monte_carlo(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     sim = run.meta["simulation"]
     s, rnd = sim["strategy"], sim.get("random") or {}
@@ -426,7 +426,7 @@ def _mean_std(values: list[Any]) -> tuple[float | None, float | None]:
 
 
 def _walk_forward(run: RunData) -> Section:
-    from train import plots
+    from signalpack.evaluation import plots
 
     title = "Walk-forward evaluation"
     wf = run.meta.get("walk_forward")

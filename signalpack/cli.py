@@ -1,4 +1,8 @@
-"""`signalpack`: the training-side CLI (train now; export, parity and demo follow)."""
+"""`signalpack`: the quant's command — train, report, export, parity, demo, default-bundle.
+
+Thin commands over library calls in ``signalpack.train``, ``signalpack.evaluation`` and
+``signalpack.export``; errors become exit codes in ``score.cli.run_app``, shared by both CLIs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from score.cli import run_app
+from signalpack.score.cli import run_app
+from signalpack.score.contract import (
+    ATOL_FOR_VALIDATION,
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+)
 
 app = typer.Typer(
     name="signalpack",
@@ -39,9 +49,9 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
 ) -> None:
     """Train the 3-member ensemble and write a run directory (with its HTML report)."""
-    from train.config import load_config
-    from train.pipeline import train_run
-    from train.report import summary_table
+    from signalpack.evaluation.summary import summary_table
+    from signalpack.train.config import load_config
+    from signalpack.train.pipeline import train_run
 
     cfg = load_config(config).with_overrides(
         model__max_epochs=epochs, seed=seed, labels__horizon=horizon, labels__method=label_method,
@@ -65,7 +75,7 @@ def report_cmd(
 
 
 def _write_report(run_dir: Path, out: Path | None = None) -> None:
-    from train.html_report import write_report
+    from signalpack.evaluation.html_report import write_report
 
     result = write_report(run_dir, out)
     typer.echo(f"report: {result.html}")
@@ -75,12 +85,12 @@ def _write_report(run_dir: Path, out: Path | None = None) -> None:
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `signalpack train`.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Bundle path (default RUN_DIR/bundle.onnx).")] = None,
-    opset: Annotated[int, typer.Option("--opset", help="Default-domain ONNX opset (14..19).")] = 17,
-    atol: Annotated[float, typer.Option("--atol", help="Parity tolerance (max abs diff).")] = 1e-5,
+    opset: Annotated[int, typer.Option("--opset", help=f"Default-domain ONNX opset ({MIN_OPSET}..{MAX_OPSET}).")] = DEFAULT_OPSET,
+    atol: Annotated[float, typer.Option("--atol", help="Parity tolerance (max abs diff); recorded in the manifest for `score verify`.")] = ATOL_FOR_VALIDATION,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle.")] = False,
 ) -> None:
     """Export RUN_DIR to one .onnx bundle; refuses to write it if the parity gate fails."""
-    from export.exporter import export_run
+    from signalpack.export.exporter import export_run
 
     result = export_run(run_dir, out, opset=opset, atol=atol, overwrite=overwrite)
     for line in result.report.lines():
@@ -94,11 +104,11 @@ def parity(
     run_dir: Annotated[Path, typer.Argument(help="The run directory the bundle was exported from.")],
     bundle: Annotated[Path, typer.Argument(help="The .onnx bundle.")],
     data: Annotated[Optional[Path], typer.Option("--data", help="Check all windows of this OHLCV file instead of the test segment.")] = None,
-    atol: Annotated[float, typer.Option("--atol", help="Tolerance (max abs diff).")] = 1e-5,
+    atol: Annotated[float, typer.Option("--atol", help="Tolerance (max abs diff).")] = ATOL_FOR_VALIDATION,
     report: Annotated[Optional[Path], typer.Option("--report", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Keras ensemble vs onnxruntime on every test window (or every window of --data). Exit 1 on failure."""
-    from export.parity import run_parity
+    from signalpack.export.parity import run_parity
 
     result = run_parity(run_dir, bundle, data=data, atol=atol, report_path=report)
     for line in result.lines():
@@ -114,12 +124,12 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.")] = False,
 ) -> None:
     """The main job end to end: train (with its HTML report) → export (with parity) → verify → inspect."""
-    from export.exporter import export_run
-    from score.bundle import inspect_bundle, load_bundle, verify_bundle
-    from score.describe import describe
-    from train.config import TrainConfig
-    from train.pipeline import train_run
-    from train.report import summary_table
+    from signalpack.evaluation.summary import summary_table
+    from signalpack.export.exporter import export_run
+    from signalpack.score.bundle import inspect_bundle, load_bundle, verify_bundle
+    from signalpack.score.describe import describe
+    from signalpack.train.config import TrainConfig
+    from signalpack.train.pipeline import train_run
 
     _console_logging(quiet)
     run = train_run(data, TrainConfig().with_overrides(model__max_epochs=epochs), out)
@@ -145,10 +155,10 @@ def default_bundle(
     """Regenerate the bundle shipped with the scorer: default config on the embedded S&P 500 data."""
     import tempfile
 
-    from export.exporter import export_run
-    from score.bundle import DEFAULT_BUNDLE
-    from train.config import TrainConfig
-    from train.pipeline import train_run
+    from signalpack.export.exporter import export_run
+    from signalpack.score.bundle import DEFAULT_BUNDLE
+    from signalpack.train.config import TrainConfig
+    from signalpack.train.pipeline import train_run
 
     _console_logging(True)
     target = out or DEFAULT_BUNDLE
@@ -156,7 +166,7 @@ def default_bundle(
         run = train_run(None, TrainConfig(), Path(tmp) / "run")
         result = export_run(run.run_dir, Path(tmp) / "default.onnx")
         target.parent.mkdir(parents=True, exist_ok=True)
-        from score.atomic import atomic_write_bytes
+        from signalpack.atomic import atomic_write_bytes
 
         atomic_write_bytes(target, result.bundle.read_bytes(), overwrite=True)
     typer.echo(f"default bundle: {target}  {result.size:,} bytes  sha256 {result.sha256}")

@@ -1,4 +1,4 @@
-"""One exception class per kind of user-facing failure.
+"""One exception class per kind of user-facing failure, and the helper that keeps messages to one line.
 
 The library raises these; only the CLIs print them and choose the exit code
 (``exit_code``): 2 for bad input or usage, 1 for a domain failure such as a
@@ -14,10 +14,12 @@ __all__ = [
     "ConfigError",
     "RunDirError",
     "OutputError",
+    "OutputExistsError",
     "BundleError",
     "VerifyMismatch",
     "ParityError",
     "ExportError",
+    "first_line",
 ]
 
 
@@ -47,6 +49,10 @@ class OutputError(SignalpackError):
     """An output cannot be written (missing folder, not writable, disk full)."""
 
 
+class OutputExistsError(OutputError):
+    """The destination exists and the user did not ask to replace it (the one "already exists" error)."""
+
+
 class BundleError(SignalpackError):
     """A bundle cannot be used: unreadable, truncated, corrupt, not ONNX, no or invalid
     manifest, unknown manifest format version, external data, oversized metadata."""
@@ -68,3 +74,9 @@ class ExportError(SignalpackError):
     """A run directory cannot be exported as specified (e.g. a member converts to Loop ops)."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (library messages can span many lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -18,11 +18,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from score.errors import OutputError, RunDirError
+from signalpack.errors import OutputError, RunDirError
+from signalpack.evaluation.html_report import REQUIRED_FILES, SECTIONS, write_report
+from signalpack.evaluation.plots import reliability_bins
+from signalpack.train.rundir import write_csv, write_json
 from tests.conftest import SP500
-from train.html_report import REQUIRED_FILES, SECTIONS, write_report
-from train.plots import reliability_bins
-from train.rundir import write_csv, write_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -64,10 +64,10 @@ def resimulate(run: Path, cfg, share: float = 0.1) -> None:
 
     A 2-epoch model is rarely confident enough for the default threshold, so the
     tiny run has no trades; this gives a run directory with real trades, equity and
-    random-signal runs from ``train.simulate`` (what a more confident model writes).
+    random-signal runs from ``evaluation.book`` (what a more confident model writes).
     """
-    from score import CLASS_NAMES
-    from train.simulate import simulate_symbols
+    from signalpack.evaluation.book import simulate_symbols
+    from signalpack.score.contract import CLASS_NAMES
 
     pred = pl.read_csv(run / "predictions.csv", try_parse_dates=True)
     threshold = float(np.quantile(pred.get_column("confidence").to_numpy(), 1 - share))
@@ -83,7 +83,7 @@ def resimulate(run: Path, cfg, share: float = 0.1) -> None:
     write_csv(run / "trades.csv", sim["trades"])
     write_csv(run / "equity.csv", sim["equity"])
     returns = sim.get("random_returns")
-    if returns is None:  # a simulate module from before the distribution was returned
+    if returns is None:  # a book module from before the distribution was returned
         rnd = sim["random"]
         returns = np.random.default_rng(7).normal(rnd["median_return"], 0.05, rnd["runs"])
     write_csv(run / "random_returns.csv", pl.DataFrame({"run": np.arange(len(returns)), "total_return": returns}))
@@ -388,7 +388,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(tiny_run, tmp_path):
 
 
 def test_trades_chart_shows_at_most_four_symbols():
-    from train.plots import png_bytes, trades_figure
+    from signalpack.evaluation.plots import png_bytes, trades_figure
 
     ts = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-03-01")).astype("datetime64[us]")
     symbols = [f"S{i}" for i in range(6)]
@@ -409,9 +409,9 @@ def test_trades_chart_shows_at_most_four_symbols():
 
 def test_importing_the_report_loads_neither_matplotlib_nor_tensorflow():
     code = (
-        "import sys, train.html_report; "
+        "import sys, signalpack.evaluation.html_report; "
         "assert 'matplotlib' not in sys.modules, 'matplotlib'; "
-        "import train.plots; assert 'tensorflow' not in sys.modules, 'tensorflow'"
+        "import signalpack.evaluation.plots; assert 'tensorflow' not in sys.modules, 'tensorflow'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 

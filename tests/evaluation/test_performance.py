@@ -1,5 +1,6 @@
-"""Tests of train.sharpe: PSR and DSR on a hand-computed series, the DSR paper's
-numerical example, properties, and edge cases.
+"""Tests of evaluation.performance: the equity-curve metrics on a hand-computed path,
+PSR and DSR on a hand-computed series and the DSR paper's numerical example,
+properties, edge cases, and that the simulation's Sharpe is ``per_bar_sharpe``.
 
 The reference values are worked out in the tests themselves with plain arithmetic
 and ``statistics.NormalDist``. None of them calls the module's helpers.
@@ -16,13 +17,18 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from train.sharpe import (
+from signalpack.evaluation.performance import (
     EULER_MASCHERONI,
+    bar_returns,
+    bars_per_year,
     deflated_sharpe_ratio,
     expected_max_sharpe,
+    per_bar_sharpe,
+    performance_metrics,
     probabilistic_sharpe_ratio,
     sharpe_statistics,
 )
+from tests.evaluation.sim_paths import days
 
 PHI = NormalDist().cdf
 KEYS = {
@@ -385,3 +391,107 @@ def test_sharpe_statistics_rejects_bad_inputs() -> None:
         sharpe_statistics(good, [0.1, 0.2, 0.3], n_trials=2)
     with _raises(ValueError, "periods_per_year=-252"):
         sharpe_statistics(good, [0.1], periods_per_year=-252)
+
+
+# --------------------------------------------------------------------------- equity-curve metrics
+
+
+def test_metrics_on_known_equity_path():
+    # Initial 100, equity at closes 110, 120, 90, 100, 130.
+    # Path with the start: 100 110 120 90 100 130; running peak 100 110 120 120 120 130
+    # -> max drawdown 90/120 - 1 = -0.25.
+    # Timestamps 4383 h (182.625 days) apart: span 730.5 days = 2.0 years, 5 bars -> 2.5 bars/yr.
+    # cagr = 1.3 ** 0.5 - 1 = 0.140175...; calmar = cagr / 0.25.
+    # pnls 10, -5, 20, -5, 0: win rate 2/5, profit factor 30 / 10 = 3.
+    # position 0 1 1 0 -1: exposure 3/5.
+    ts = np.datetime64("2020-01-01T00", "h") + np.arange(5) * np.timedelta64(4383, "h")
+    eq = np.array([110, 120, 90, 100, 130], dtype=float)
+    trades = [{"pnl": p} for p in (10.0, -5.0, 20.0, -5.0, 0.0)]
+    m = performance_metrics(eq, ts, trades, np.array([0, 1, 1, 0, -1]), 1.5, 100.0)
+    assert m["total_return"] == pytest.approx(0.3, rel=1e-12)
+    assert m["max_drawdown"] == pytest.approx(-0.25, rel=1e-12)
+    assert m["cagr"] == pytest.approx(math.sqrt(1.3) - 1, rel=1e-12)
+    assert m["calmar"] == pytest.approx((math.sqrt(1.3) - 1) / 0.25, rel=1e-12)
+    assert m["n_trades"] == 5
+    assert m["win_rate"] == pytest.approx(0.4)
+    assert m["profit_factor"] == pytest.approx(3.0)
+    assert m["exposure"] == pytest.approx(0.6)
+    assert m["costs_paid"] == 1.5 and m["final_equity"] == 130.0
+    # returns 0.1, 1/11, -0.25, 1/9, 0.3; sample std; downside sqrt(0.25**2 / 5)
+    r = [0.1, 120 / 110 - 1, 90 / 120 - 1, 100 / 90 - 1, 130 / 100 - 1]
+    mean = sum(r) / 5
+    std = math.sqrt(sum((x - mean) ** 2 for x in r) / 4)
+    assert m["annual_volatility"] == pytest.approx(std * math.sqrt(2.5), rel=1e-12)
+    assert m["sharpe"] == pytest.approx(mean / std * math.sqrt(2.5), rel=1e-12)
+    assert m["sortino"] == pytest.approx(mean / math.sqrt(0.25**2 / 5) * math.sqrt(2.5), rel=1e-12)
+    json.dumps(m, allow_nan=False)
+
+
+def test_metrics_edge_cases_are_json_safe():
+    ts = days(4)
+    flat = performance_metrics(np.full(4, 100.0), ts, [], np.zeros(4), 0.0, 100.0)
+    assert flat["sharpe"] == 0.0 and flat["sortino"] == 0.0 and flat["max_drawdown"] == 0.0
+    assert flat["calmar"] == 0.0 and flat["win_rate"] == 0.0 and flat["profit_factor"] == 0.0
+    assert flat["n_trades"] == 0 and flat["exposure"] == 0.0
+    only_wins = performance_metrics(
+        np.array([100.0, 101, 102, 103]), ts, [{"pnl": 1.0}, {"pnl": 2.0}], np.ones(4), 0.0, 100.0
+    )
+    assert only_wins["profit_factor"] is None and only_wins["sortino"] == 0.0
+    one_bar = performance_metrics(np.array([100.0]), days(1), [], np.zeros(1), 0.0, 100.0)
+    for m in (flat, only_wins, one_bar):
+        json.dumps(m, allow_nan=False)
+        assert all(v is None or isinstance(v, (int, float)) for v in m.values())
+        assert all(isinstance(v, int) for k, v in m.items() if k == "n_trades")
+
+
+# --------------------------------------------------------------------------- one Sharpe
+
+
+def test_bars_per_year_and_bar_returns():
+    # 5 bars over 2 years (4383 h apart) -> 2.5 bars a year; one bar spans no time -> 0.
+    ts = np.datetime64("2020-01-01T00", "h") + np.arange(5) * np.timedelta64(4383, "h")
+    assert bars_per_year(ts) == pytest.approx(2.5, rel=1e-12)
+    assert bars_per_year(ts[:1]) == 0.0
+    # the first return is from the initial capital; a bar after equity <= 0 returns 0
+    assert bar_returns(np.array([110.0, 0.0, 50.0]), 100.0).tolist() == pytest.approx([0.1, -1.0, 0.0])
+
+
+def test_metrics_sharpe_is_the_annualised_per_bar_sharpe():
+    rng = np.random.default_rng(4)
+    eq = 100.0 * np.cumprod(1 + rng.normal(0.001, 0.01, 50))
+    ts = days(50)
+    m = performance_metrics(eq, ts, [], np.ones(50), 0.0, 100.0)
+    expected = per_bar_sharpe(bar_returns(eq, 100.0)) * math.sqrt(bars_per_year(ts))
+    assert m["sharpe"] == expected
+    stats = sharpe_statistics(bar_returns(eq, 100.0), [0.0], periods_per_year=bars_per_year(ts))
+    assert stats["sharpe_annual"] == pytest.approx(m["sharpe"], rel=1e-12)
+
+
+def test_constant_tiny_returns_have_no_sharpe_anywhere():
+    # Identical tiny returns: their mean is one ulp off, so std(ddof=1) is ~1e-21, not 0,
+    # and mean / std would be a Sharpe of ~1e16. Undefined instead, in every place.
+    r = np.full(10, 3e-5)
+    assert np.std(r, ddof=1) > 0  # the trap a "std > 0" test falls into
+    assert per_bar_sharpe(r) is None
+    assert sharpe_statistics(r, [0.0], periods_per_year=252)["sharpe_annual"] is None
+
+
+def test_constant_growth_equity_has_sharpe_zero_not_a_huge_number():
+    # An equity curve that grows by exactly the same fraction every bar: every bar return
+    # is the same float, yet the mean of those floats is one ulp off, so std(ddof=1) is
+    # ~6e-17. The old "std > 0" test gave an annualised Sharpe of ~9e16; the simulation's
+    # Sharpe is now per_bar_sharpe's, which calls constant returns undefined: 0.0 in the
+    # metrics (the schema wants a number), None in the Sharpe statistics.
+    eq = np.array([125.75779880943728, 158.15023961394903, 198.88626015035297, 250.1149828994949,
+                   314.5390969870052, 395.5574447659388, 497.44433556450025, 625.5750467081463,
+                   786.7094086412739, 989.3484353340069])
+    rets = bar_returns(eq, 100.0)
+    assert np.all(rets == rets[0]) and np.std(rets, ddof=1) > 0
+    ts = days(10)
+    m = performance_metrics(eq, ts, [], np.ones(10), 0.0, 100.0)
+    assert m["sharpe"] == 0.0
+    assert m["total_return"] == pytest.approx(eq[-1] / 100 - 1, rel=1e-12)
+    stats = sharpe_statistics(rets, [0.0], periods_per_year=bars_per_year(ts))
+    assert stats["sharpe_per_bar"] is None and stats["sharpe_annual"] is None
+    assert "constant" in stats["note"]
+    json.dumps(m, allow_nan=False)

@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from score.errors import RunDirError
-from score.io import first_line
+from signalpack.errors import RunDirError, first_line
 
 __all__ = ["REQUIRED_FILES", "RunData", "read_run"]
 

@@ -1,4 +1,4 @@
-"""Tests of train.simulate on small hand-computed price paths, plus one run on real data.
+"""Tests of evaluation.engine on small hand-computed price paths, plus one run on real data.
 
 Prices are written out bar by bar; expected numbers are derived in the comments.
 Most tests use a frictionless config (cost 0, slippage 0) so that the arithmetic
@@ -8,40 +8,19 @@ is exact; the cost/slippage tests use the defaults (cost 0.1 %, slippage 0.05 %)
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pytest
 
-from score.io import load_ohlcv
-from train.config import SimConfig
-from train.simulate import (
-    BUY,
-    HOLD,
-    SELL,
-    SimResult,
-    buy_and_hold,
-    performance_metrics,
-    random_baseline,
-    simulate,
-    simulate_symbols,
-)
+from signalpack.evaluation.config import SimConfig
+from signalpack.evaluation.engine import SimResult, simulate
+from signalpack.score.contract import BUY, HOLD, SELL
+from signalpack.score.io import load_ohlcv
+from tests.evaluation.sim_paths import COSTS_NO_STOPS, FREE, FREE_NO_STOPS, PATH_A, days
 
 REPO = Path(__file__).resolve().parents[2]
 SP500 = REPO / "train" / "data" / "sp500_daily.csv.gz"
-
-# Frictionless, stops at the defaults (3 % / 6 %).
-FREE = SimConfig(cost=0.0, slippage=0.0)
-# Frictionless and stops so wide they never trigger on the paths below.
-FREE_NO_STOPS = SimConfig(cost=0.0, slippage=0.0, stop_loss=0.5, take_profit=5.0)
-# Default cost/slippage, stops that never trigger.
-COSTS_NO_STOPS = SimConfig(stop_loss=0.5, take_profit=5.0)
-
-
-def days(n: int, start: str = "2024-01-01") -> np.ndarray:
-    return np.datetime64(start, "D") + np.arange(n)
 
 
 def run(
@@ -52,16 +31,6 @@ def run(
     n = len(c)
     confidence = np.ones(n) if conf is None else np.array(conf, dtype=float)
     return simulate(days(n), o, h, lo, c, np.array(signal), confidence, cfg)
-
-
-# Path A (5 bars): rises, no stop level of a 110 entry is ever touched with wide stops.
-#            bar:   0    1    2    3    4
-PATH_A = [
-    [100, 110, 120, 130, 125],  # open
-    [101, 122, 131, 133, 127],  # high
-    [99, 108, 118, 124, 123],  # low
-    [100, 121, 130, 126, 125],  # close
-]
 
 
 # --------------------------------------------------------------------------- execution timing
@@ -335,199 +304,6 @@ def test_short_with_costs():
     # the BUY both covered and opened a long at the same open: two fills
     assert [x["side"] for x in res.trades] == ["short", "long"]
     assert res.trades[1]["entry_price"] == pytest.approx(F, rel=1e-12)
-
-
-# --------------------------------------------------------------------------- buy and hold
-
-
-def test_buy_and_hold_math():
-    # Buy at open[0] = 100: fill 100.05, q = 100000 / (100.05 * 1.001) = 998.5...
-    # equity = q * close for bars 0..3; last bar sold at 125 * 0.9995, less 0.1 % cost.
-    o, h, lo, c = (np.array(x, dtype=float) for x in PATH_A)
-    res = buy_and_hold(days(5), o, h, lo, c, SimConfig())
-    q = 100_000 / (100 * 1.0005 * 1.001)
-    final = q * 125 * 0.9995 * 0.999
-    expected = [q * 100, q * 121, q * 130, q * 126, final]
-    assert res.equity.tolist() == pytest.approx(expected, rel=1e-12)
-    assert res.position.tolist() == [1] * 5
-    (t,) = res.trades
-    assert t["exit_reason"] == "end" and t["entry_price"] == pytest.approx(100.05, rel=1e-12)
-    assert res.metrics["total_return"] == pytest.approx(final / 100_000 - 1, rel=1e-12)
-    assert res.metrics["exposure"] == 1.0
-    costs = 0.001 * q * 100.05 + 0.001 * q * 125 * 0.9995
-    assert res.metrics["costs_paid"] == pytest.approx(costs, rel=1e-12)
-
-
-def test_buy_and_hold_has_no_stops():
-    # A 50 % fall must not trigger a stop.
-    ohlc = ([100, 90, 60], [100, 90, 60], [100, 50, 50], [100, 60, 50])
-    o, h, lo, c = (np.array(x, dtype=float) for x in ohlc)
-    res = buy_and_hold(days(3), o, h, lo, c, FREE)
-    assert res.equity.tolist() == pytest.approx([100_000, 60_000, 50_000], rel=1e-12)
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def test_metrics_on_known_equity_path():
-    # Initial 100, equity at closes 110, 120, 90, 100, 130.
-    # Path with the start: 100 110 120 90 100 130; running peak 100 110 120 120 120 130
-    # -> max drawdown 90/120 - 1 = -0.25.
-    # Timestamps 4383 h (182.625 days) apart: span 730.5 days = 2.0 years, 5 bars -> 2.5 bars/yr.
-    # cagr = 1.3 ** 0.5 - 1 = 0.140175...; calmar = cagr / 0.25.
-    # pnls 10, -5, 20, -5, 0: win rate 2/5, profit factor 30 / 10 = 3.
-    # position 0 1 1 0 -1: exposure 3/5.
-    ts = np.datetime64("2020-01-01T00", "h") + np.arange(5) * np.timedelta64(4383, "h")
-    eq = np.array([110, 120, 90, 100, 130], dtype=float)
-    trades = [{"pnl": p} for p in (10.0, -5.0, 20.0, -5.0, 0.0)]
-    m = performance_metrics(eq, ts, trades, np.array([0, 1, 1, 0, -1]), 1.5, 100.0)
-    assert m["total_return"] == pytest.approx(0.3, rel=1e-12)
-    assert m["max_drawdown"] == pytest.approx(-0.25, rel=1e-12)
-    assert m["cagr"] == pytest.approx(math.sqrt(1.3) - 1, rel=1e-12)
-    assert m["calmar"] == pytest.approx((math.sqrt(1.3) - 1) / 0.25, rel=1e-12)
-    assert m["n_trades"] == 5
-    assert m["win_rate"] == pytest.approx(0.4)
-    assert m["profit_factor"] == pytest.approx(3.0)
-    assert m["exposure"] == pytest.approx(0.6)
-    assert m["costs_paid"] == 1.5 and m["final_equity"] == 130.0
-    # returns 0.1, 1/11, -0.25, 1/9, 0.3; sample std; downside sqrt(0.25**2 / 5)
-    r = [0.1, 120 / 110 - 1, 90 / 120 - 1, 100 / 90 - 1, 130 / 100 - 1]
-    mean = sum(r) / 5
-    std = math.sqrt(sum((x - mean) ** 2 for x in r) / 4)
-    assert m["annual_volatility"] == pytest.approx(std * math.sqrt(2.5), rel=1e-12)
-    assert m["sharpe"] == pytest.approx(mean / std * math.sqrt(2.5), rel=1e-12)
-    assert m["sortino"] == pytest.approx(mean / math.sqrt(0.25**2 / 5) * math.sqrt(2.5), rel=1e-12)
-    json.dumps(m, allow_nan=False)
-
-
-def test_metrics_edge_cases_are_json_safe():
-    ts = days(4)
-    flat = performance_metrics(np.full(4, 100.0), ts, [], np.zeros(4), 0.0, 100.0)
-    assert flat["sharpe"] == 0.0 and flat["sortino"] == 0.0 and flat["max_drawdown"] == 0.0
-    assert flat["calmar"] == 0.0 and flat["win_rate"] == 0.0 and flat["profit_factor"] == 0.0
-    assert flat["n_trades"] == 0 and flat["exposure"] == 0.0
-    only_wins = performance_metrics(
-        np.array([100.0, 101, 102, 103]), ts, [{"pnl": 1.0}, {"pnl": 2.0}], np.ones(4), 0.0, 100.0
-    )
-    assert only_wins["profit_factor"] is None and only_wins["sortino"] == 0.0
-    one_bar = performance_metrics(np.array([100.0]), days(1), [], np.zeros(1), 0.0, 100.0)
-    for m in (flat, only_wins, one_bar):
-        json.dumps(m, allow_nan=False)
-        assert all(v is None or isinstance(v, (int, float)) for v in m.values())
-        assert all(isinstance(v, int) for k, v in m.items() if k == "n_trades")
-
-
-# --------------------------------------------------------------------------- random baseline
-
-
-def _walk(n: int, seed: int = 0) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(seed)
-    c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    o = np.concatenate([[100.0], c[:-1]])
-    h = np.maximum(o, c) * 1.005
-    lo = np.minimum(o, c) * 0.995
-    return days(n), o, h, lo, c
-
-
-def test_random_baseline_deterministic_and_percentile_in_range():
-    ts, o, h, lo, c = _walk(60)
-    cfg = SimConfig(random_runs=30)
-    a = random_baseline(ts, o, h, lo, c, 4, cfg, seed=11, strategy_return=0.0)
-    b = random_baseline(ts, o, h, lo, c, 4, cfg, seed=11, strategy_return=0.0)
-    assert a == b
-    assert a["runs"] == 30 and a["n_trades"] == 4
-    assert 0.0 <= a["strategy_percentile"] <= 100.0
-    assert a["p5_return"] <= a["median_return"] <= a["p95_return"]
-    json.dumps(a, allow_nan=False)
-    assert random_baseline(ts, o, h, lo, c, 4, cfg, 11, 10.0)["strategy_percentile"] == 100.0
-    assert random_baseline(ts, o, h, lo, c, 4, cfg, 11, -10.0)["strategy_percentile"] == 0.0
-    other = random_baseline(ts, o, h, lo, c, 4, cfg, seed=12, strategy_return=0.0)
-    assert other["mean_return"] != a["mean_return"]
-
-
-def test_random_baseline_without_trades_or_runs():
-    ts, o, h, lo, c = _walk(20)
-    for n_trades, cfg in ((0, SimConfig()), (3, SimConfig(random_runs=0))):
-        r = random_baseline(ts, o, h, lo, c, n_trades, cfg, seed=1, strategy_return=0.1)
-        assert r["runs"] == 0 and r["strategy_percentile"] is None
-        assert r["mean_return"] is None and r["p95_return"] is None
-
-
-# --------------------------------------------------------------------------- several symbols
-
-
-def test_simulate_symbols_splits_capital_and_aligns():
-    # A: path A on days 0..4, BUY at bar 0, SELL at bar 2 (frictionless, wide stops):
-    #    50000 / 110 shares; equity 50000, 55000, 59090.9, 59090.9, 59090.9.
-    # B: flat price 50 on days 1..5, no trades: 50000 throughout; before day 1 its capital is idle.
-    # Combined on days 0..5: A (forward-filled on day 5) + 50000.
-    a = pl.DataFrame(
-        {
-            "symbol": ["A"] * 5,
-            "timestamp": days(5),
-            "open": [float(x) for x in PATH_A[0]],
-            "high": [float(x) for x in PATH_A[1]],
-            "low": [float(x) for x in PATH_A[2]],
-            "close": [float(x) for x in PATH_A[3]],
-            "signal": [BUY, HOLD, SELL, HOLD, HOLD],
-            "confidence": [1.0] * 5,
-        }
-    )
-    b = pl.DataFrame(
-        {
-            "symbol": ["B"] * 5,
-            "timestamp": days(5, "2024-01-02"),
-            "open": [50.0] * 5,
-            "high": [50.0] * 5,
-            "low": [50.0] * 5,
-            "close": [50.0] * 5,
-            "signal": [HOLD] * 5,
-            "confidence": [1.0] * 5,
-        }
-    )
-    frame = pl.concat([a, b]).with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
-    cfg = SimConfig(cost=0.0, slippage=0.0, stop_loss=0.5, take_profit=5.0, random_runs=10)
-    out = simulate_symbols(frame, cfg, seed=3)
-    a_final = 50_000 / 110 * 130
-    assert out["per_symbol"]["A"]["strategy"]["final_equity"] == pytest.approx(a_final, rel=1e-12)
-    assert out["per_symbol"]["B"]["strategy"]["final_equity"] == pytest.approx(50_000, rel=1e-12)
-    eq = out["equity"]
-    assert eq.columns == ["timestamp", "equity", "buy_and_hold_equity", "position"]
-    assert eq.height == 6
-    both = a_final + 50_000
-    expected = [100_000, 105_000, both, both, both, both]
-    assert eq["equity"].to_list() == pytest.approx(expected, rel=1e-12)
-    # buy and hold: A 50000/100 shares marked at the closes; B constant 50000
-    bh_a = [500.0 * x for x in PATH_A[3]]
-    assert eq["buy_and_hold_equity"].to_list() == pytest.approx(
-        [x + 50_000 for x in bh_a] + [bh_a[-1] + 50_000], rel=1e-12
-    )
-    assert eq["position"].to_list() == [0, 1, 1, 0, 0, 0]
-    assert out["strategy"]["final_equity"] == pytest.approx(a_final + 50_000, rel=1e-12)
-    assert out["strategy"]["n_trades"] == 1
-    trades = out["trades"]
-    assert trades.height == 1 and trades["symbol"].to_list() == ["A"]
-    assert out["random"]["runs"] == 10 and 0 <= out["random"]["strategy_percentile"] <= 100
-    summary = {k: out[k] for k in ("strategy", "buy_and_hold", "random", "per_symbol")}
-    json.dumps(summary, allow_nan=False)
-
-
-def test_simulate_symbols_single_symbol_matches_simulate():
-    ts, o, h, lo, c = _walk(40, seed=5)
-    rng = np.random.default_rng(5)
-    sig = rng.integers(0, 3, 40)
-    conf = rng.random(40)
-    frame = pl.DataFrame(
-        {"symbol": "X", "timestamp": ts, "open": o, "high": h, "low": lo, "close": c,
-         "signal": sig, "confidence": conf}
-    )
-    cfg = SimConfig(random_runs=5)
-    out = simulate_symbols(frame, cfg, seed=0)
-    direct = simulate(ts, o, h, lo, c, sig, conf, cfg)
-    final = direct.metrics["final_equity"]
-    assert out["strategy"]["final_equity"] == pytest.approx(final, rel=1e-12)
-    assert out["equity"]["position"].to_list() == direct.position.tolist()
-    assert out["trades"].height == len(direct.trades)
 
 
 # --------------------------------------------------------------------------- real data

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from score import CLASS_NAMES
+from signalpack.score.contract import CLASS_NAMES
 
 __all__ = [
     "DPI", "STYLE", "png_bytes", "message_figure", "equity_figure", "trades_figure",

@@ -19,17 +19,14 @@ the date shown is the run's ``created_at``).
 from __future__ import annotations
 
 import base64
-import os
-import secrets
-import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from score.atomic import TMP_MARK, clean_stale
-from score.errors import OutputError
-from train.report_data import REQUIRED_FILES, RunData, read_run
-from train.report_sections import (
+from signalpack.atomic import atomic_dir, check_destination
+from signalpack.errors import OutputError
+from signalpack.evaluation.report_data import REQUIRED_FILES, RunData, read_run
+from signalpack.evaluation.report_sections import (
     BUILDERS,
     MAX_TRADE_PANELS,
     Section,
@@ -159,37 +156,22 @@ def _page(run: RunData, sections: list[Section], images: dict[str, bytes]) -> st
 
 
 def _check_out_dir(out_dir: Path, run_dir: Path) -> None:
-    parent = out_dir.parent
-    if not parent.is_dir():
-        raise OutputError(f"{out_dir}: output folder {parent} does not exist")
     resolved, run = out_dir.resolve(), run_dir.resolve()
     if resolved == run or resolved in run.parents:
         raise OutputError(f"{out_dir}: is the run directory or holds it; choose a folder for the report")
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir() or out_dir.is_symlink():
-            raise OutputError(f"{out_dir}: exists and is not a folder; choose another output folder")
-        foreign = sorted(p.name for p in out_dir.iterdir()
-                         if not (p.is_file() and (p.name == REPORT_FILE or p.suffix == ".png")))
-        if foreign:
-            raise OutputError(
-                f"{out_dir}: exists and holds {', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}, "
-                "which is not a report; refusing to replace it (choose another output folder)"
-            )
 
 
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Move ``tmp`` onto ``out_dir``; an existing report is set aside first and removed after."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    old = out_dir.parent / f"{TMP_MARK}{os.getpid()}-{out_dir.name}.old-{secrets.token_hex(4)}"
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except BaseException:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+def _is_report(out_dir: Path) -> None:
+    """Refuse to replace an existing folder unless it holds only a report (report.html and PNGs)."""
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise OutputError(f"{out_dir}: exists and is not a folder; choose another output folder")
+    foreign = sorted(p.name for p in out_dir.iterdir()
+                     if not (p.is_file() and (p.name == REPORT_FILE or p.suffix == ".png")))
+    if foreign:
+        raise OutputError(
+            f"{out_dir}: exists and holds {', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}, "
+            "which is not a report; refusing to replace it (choose another output folder)"
+        )
 
 
 def write_report(run_dir: Path, out_dir: Path | None = None) -> ReportResult:
@@ -213,12 +195,15 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> ReportResult:
     OutputError
         The report cannot be written where asked.
     """
-    from train import plots
+    from signalpack.evaluation import plots
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "report"
     run = read_run(run_dir)
     _check_out_dir(out_dir, run_dir)
+    check_destination(out_dir, overwrite=True, folder=True)
+    if out_dir.exists() or out_dir.is_symlink():
+        _is_report(out_dir)  # refused before the figures are drawn
 
     sections: list[Section] = []
     images: dict[str, bytes] = {}
@@ -230,23 +215,10 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> ReportResult:
         sections.append(section)
     page = _page(run, sections, images)
 
-    clean_stale(out_dir)
-    tmp = out_dir.parent / f"{TMP_MARK}{os.getpid()}-{out_dir.name}.{secrets.token_hex(4)}"
-    try:
-        tmp.mkdir()
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create a folder in {out_dir.parent} ({exc.strerror or exc})") from exc
-    try:
+    with atomic_dir(out_dir, overwrite=True, replaceable=_is_report) as tmp:
         for sid, data in images.items():
             (tmp / f"{sid}.png").write_bytes(data)
         (tmp / REPORT_FILE).write_text(page, encoding="utf-8", newline="\n")
-        _replace_dir(tmp, out_dir)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"{out_dir}: cannot write the report ({exc.strerror or exc})") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ReportResult(
         html=out_dir / REPORT_FILE,
         pngs={sid: out_dir / f"{sid}.png" for sid in images},

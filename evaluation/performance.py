@@ -1,4 +1,17 @@
-"""Probabilistic and Deflated Sharpe Ratios of a strategy's per-bar returns.
+"""Performance of an equity curve: return/risk metrics and Sharpe statistics (PSR/DSR).
+
+One home for every performance figure, so each is computed in exactly one place:
+
+* ``bar_returns`` and ``bars_per_year`` turn an equity curve into per-bar returns
+  and the annualisation factor;
+* ``performance_metrics`` gives the simulation's summary (return, CAGR,
+  volatility, Sharpe, Sortino, drawdown, trade statistics);
+* ``per_bar_sharpe`` is the one Sharpe ratio computation. ``performance_metrics``
+  annualises it, ``sharpe_statistics`` puts a PSR and DSR beside it. It refuses
+  constant returns (see its docstring) instead of dividing by a rounding error.
+
+Sharpe statistics
+-----------------
 
 A back-tested Sharpe ratio is an estimate. Its error depends on how many
 returns it was measured over and how far the returns are from normal. When it
@@ -29,8 +42,9 @@ account of both problems:
   against that level: it asks whether the selected strategy beats the best
   result that luck alone would give over N tries.
 
-All Sharpe ratios here are per bar (not annualised) and assume a zero
-risk-free rate. SR, SR*, SR0 and V must all use the same bar frequency. To
+The Sharpe ratios of these statistics are per bar (not annualised; only
+``performance_metrics["sharpe"]`` and ``sharpe_annual`` are annualised) and assume
+a zero risk-free rate. SR, SR*, SR0 and V must all use the same bar frequency. To
 convert an annualised Sharpe, divide it by √(periods per year) and divide an
 annualised variance by the number of periods per year. Φ and Φ⁻¹ come from
 ``statistics.NormalDist``, so the module needs only numpy and the standard
@@ -49,12 +63,19 @@ import numpy as np
 
 __all__ = [
     "EULER_MASCHERONI",
+    "bar_returns",
+    "bars_per_year",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
     "per_bar_sharpe",
+    "performance_metrics",
     "probabilistic_sharpe_ratio",
     "sharpe_statistics",
 ]
+
+_DAYS_PER_YEAR = 365.25
+_US_PER_DAY = 86_400 * 10**6
+_MAX_LOG_GROWTH = 700.0  # exp(700) ~ 1e304: keeps cagr a finite float
 
 EULER_MASCHERONI = 0.5772156649015329
 """Euler–Mascheroni constant γ, used in the expected-maximum approximation."""
@@ -441,4 +462,120 @@ def sharpe_statistics(
         "sr0_per_bar": sr0,
         "dsr": dsr,
         "note": " ".join(notes) if notes else None,
+    }
+
+
+# --------------------------------------------------------------------------- equity curves
+
+
+def bar_returns(equity: np.ndarray, initial_capital: float) -> np.ndarray:
+    """Simple return of each bar, the first one from ``initial_capital`` (0 where equity was <= 0)."""
+    eq = np.asarray(equity, dtype=np.float64)
+    path = np.concatenate([[float(initial_capital)], eq])
+    prev, cur = path[:-1], path[1:]
+    rets = np.zeros(len(eq), dtype=np.float64)
+    ok = prev > 0
+    rets[ok] = cur[ok] / prev[ok] - 1.0
+    return rets
+
+
+def _years(ts: np.ndarray) -> float:
+    """Calendar years spanned by datetime64[us] timestamps (0 for fewer than 2)."""
+    if len(ts) < 2:
+        return 0.0
+    return float((ts[-1] - ts[0]).astype(np.int64)) / _US_PER_DAY / _DAYS_PER_YEAR
+
+
+def bars_per_year(timestamps: np.ndarray) -> float:
+    """Bars per calendar year of a series (0 when it spans no time): the annualisation factor."""
+    ts = np.asarray(timestamps).astype("datetime64[us]")
+    years = _years(ts)
+    return len(ts) / years if years > 0 else 0.0
+
+
+def performance_metrics(
+    equity: np.ndarray,
+    timestamps: np.ndarray,
+    trades: list[dict[str, Any]],
+    position: np.ndarray,
+    costs_paid: float,
+    initial_capital: float,
+) -> dict[str, float | int | None]:
+    """Return, risk and trade statistics of an equity curve; JSON-safe, never NaN.
+
+    Bar returns run from ``initial_capital`` to equity[0], then bar to bar, so
+    a first-bar move (buy-and-hold buys at the first open) is counted; the
+    drawdown path likewise starts at ``initial_capital``. Annualisation uses
+    calendar time: years = (last - first timestamp) / 365.25 days and
+    bars per year = n_bars / years (0 when the span is zero, giving 0 for the
+    annualised figures). Volatility is the sample std (ddof=1) of the bar
+    returns; the Sortino downside deviation is sqrt(mean(min(r, 0)**2)) over
+    all bars. The Sharpe ratio is ``per_bar_sharpe`` times sqrt(bars per year),
+    and 0.0 where ``per_bar_sharpe`` is undefined (fewer than 2 bars, or every
+    bar return equal, e.g. a strategy that never traded).
+
+    Returns
+    -------
+    dict
+        total_return, cagr, annual_volatility, sharpe, sortino (risk-free 0),
+        max_drawdown (<= 0), calmar, n_trades, win_rate, profit_factor (gross
+        profit / gross loss; None when there is profit and no loss, 0.0 with no
+        trades or no profit), exposure, costs_paid, final_equity.
+    """
+    eq = np.asarray(equity, dtype=np.float64)
+    ts = np.asarray(timestamps).astype("datetime64[us]")
+    n = len(eq)
+    initial = float(initial_capital)
+    final = float(eq[-1]) if n else initial
+    path = np.concatenate([[initial], eq])
+    rets = bar_returns(eq, initial)
+    years = _years(ts)
+    per_year = bars_per_year(ts)
+
+    total_return = final / initial - 1.0
+    if years > 0:
+        # in log space, capped so that a huge gain over a short span stays a finite float
+        growth = math.log(final / initial) / years if final > 0 else -math.inf
+        cagr = math.expm1(min(growth, _MAX_LOG_GROWTH)) if final > 0 else -1.0
+    else:
+        cagr = 0.0
+    std = float(np.std(rets, ddof=1)) if n > 1 else 0.0
+    mean = float(np.mean(rets)) if n else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(rets, 0.0) ** 2))) if n else 0.0
+    root = float(np.sqrt(per_year))
+    sr = per_bar_sharpe(rets)
+    sharpe = sr * root if sr is not None else 0.0
+    sortino = mean / downside * root if downside > 0 else 0.0
+
+    peak = np.maximum.accumulate(path)
+    max_dd = float(np.min(path / peak - 1.0))
+    max_dd = min(max_dd, 0.0) + 0.0  # no -0.0
+    calmar = cagr / abs(max_dd) if max_dd < 0 else 0.0
+
+    pnls = np.array([float(t["pnl"]) for t in trades], dtype=np.float64)
+    gross_profit = float(pnls[pnls > 0].sum())
+    gross_loss = float(-pnls[pnls < 0].sum())
+    profit_factor: float | None
+    if gross_loss > 0:
+        profit_factor = gross_profit / gross_loss
+    elif gross_profit > 0:
+        profit_factor = None
+    else:
+        profit_factor = 0.0
+    pos = np.asarray(position)
+
+    return {
+        "total_return": float(total_return),
+        "cagr": float(cagr),
+        "annual_volatility": float(std * root),
+        "sharpe": float(sharpe),
+        "sortino": float(sortino),
+        "max_drawdown": max_dd,
+        "calmar": float(calmar),
+        "n_trades": len(trades),
+        "win_rate": float(np.mean(pnls > 0)) if len(pnls) else 0.0,
+        "profit_factor": profit_factor,
+        "exposure": float(np.mean(pos != 0)) if len(pos) else 0.0,
+        "costs_paid": float(costs_paid),
+        "final_equity": final,
     }

@@ -1,0 +1,75 @@
+"""The shared contract: every name and constant that more than one part of signalpack must agree on.
+
+Training, export, evaluation, the scorer, the Spark engine and the JSON Schemas all
+speak about the same classes, tensors, columns and metadata keys. They are defined
+here once, in the scorer's layer (the base every other package depends on), and
+imported everywhere else; a test checks the schemas agree with these names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CLASS_NAMES", "SELL", "HOLD", "BUY", "N_CLASSES",
+    "INPUT_NAME", "OUTPUT_NAMES", "PROBABILITIES", "SIGNAL", "CONFIDENCE", "MEMBER_PROBABILITIES",
+    "PROB_COLUMNS", "OUTPUT_COLUMNS", "KEY_COLUMNS",
+    "MANIFEST_KEY", "GOLDEN_KEY", "MANIFEST_FORMAT_VERSION", "SUPPORTED_MANIFEST_VERSIONS",
+    "METADATA_FORMAT_VERSION", "IR_VERSION", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET",
+    "ATOL_FOR_VALIDATION", "MAX_ATOL",
+]
+
+# --------------------------------------------------------------------------- classes
+
+CLASS_NAMES: Final[tuple[str, str, str]] = ("SELL", "HOLD", "BUY")
+"""Class order used everywhere (labels, probabilities, signals): SELL=0, HOLD=1, BUY=2."""
+SELL: Final = 0
+HOLD: Final = 1
+BUY: Final = 2
+N_CLASSES: Final = len(CLASS_NAMES)
+
+# --------------------------------------------------------------------------- the graph's interface
+
+INPUT_NAME: Final = "features"
+"""The graph's only input: raw (unscaled) features, float32 [batch, seq_len, n_features]."""
+PROBABILITIES: Final = "probabilities"
+SIGNAL: Final = "signal"
+CONFIDENCE: Final = "confidence"
+MEMBER_PROBABILITIES: Final = "member_probabilities"
+OUTPUT_NAMES: Final = (PROBABILITIES, SIGNAL, CONFIDENCE, MEMBER_PROBABILITIES)
+"""The graph's outputs, in this order: [batch, 3] float32, [batch] int64, [batch] float32,
+[batch, members, 3] float32."""
+
+# --------------------------------------------------------------------------- scored output
+
+PROB_COLUMNS: Final = tuple(f"prob_{c.lower()}" for c in CLASS_NAMES)
+"""``prob_sell``, ``prob_hold``, ``prob_buy``."""
+KEY_COLUMNS: Final = ("symbol", "timestamp")
+OUTPUT_COLUMNS: Final = (*KEY_COLUMNS, *PROB_COLUMNS, "signal", "confidence", "actionable", "model_id")
+"""One row of ``score run`` output, in column order (schemas/output.schema.json)."""
+
+# --------------------------------------------------------------------------- bundle metadata
+
+MANIFEST_KEY: Final = "signalpack.manifest"
+GOLDEN_KEY: Final = "signalpack.golden"
+MANIFEST_FORMAT_VERSION: Final = 1
+SUPPORTED_MANIFEST_VERSIONS: Final = (1,)
+METADATA_FORMAT_VERSION: Final = 1
+"""Format version of a run directory's metadata.json."""
+
+IR_VERSION: Final = 8
+"""ONNX IR version every bundle declares: onnxruntime 1.16+ and onnxruntime-node load it
+(onnx 1.23 would otherwise stamp IR 14, which older runtimes refuse)."""
+DEFAULT_OPSET: Final = 17
+MIN_OPSET: Final = 14
+MAX_OPSET: Final = 19
+"""Default-domain opsets export supports: 19 is the newest onnxruntime 1.16 runs."""
+
+# --------------------------------------------------------------------------- tolerance
+
+ATOL_FOR_VALIDATION: Final = 1e-5
+"""The one parity tolerance (max abs diff) between the Keras ensemble and the ONNX graph; export's
+``--atol`` overrides it and the value used is recorded in the manifest for ``score verify``."""
+MAX_ATOL: Final = 0.01
+"""The loosest tolerance export accepts (and the manifest schema allows): beyond it a probability
+difference could flip a signal that is not a near-tie."""

@@ -1,0 +1,117 @@
+"""The README keeps its promises: the receive-a-bundle snippet runs as printed, the two
+fresh-machine commands are there (and CI runs the test one), and every relative link resolves."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signalpack.score.bundle import DEFAULT_BUNDLE
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+MARKER = "<!-- receive-a-bundle snippet: tested verbatim by tests/test_readme.py -->"
+DEMO_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q '.[train]' && .venv/bin/signalpack demo"
+TEST_COMMAND = ("python3 -m venv .venv && .venv/bin/pip install -q -e '.[train,dev,spark]' "
+                "&& .venv/bin/python -m pytest -q")
+MAX_LINES = 200
+
+
+def _snippet() -> str:
+    """The fenced ```python block right after the marker comment, verbatim."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert MARKER in lines, "the receive-a-bundle marker comment is missing from README.md"
+    i = lines.index(MARKER) + 1
+    assert lines[i].strip() == "```python", "the marker must be followed directly by a ```python block"
+    end = lines.index("```", i + 1)
+    return "\n".join(lines[i + 1:end]) + "\n"
+
+
+def _run(script: Path, bundle: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8"}
+    return subprocess.run([sys.executable, str(script), str(bundle)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=120)
+
+
+def test_receive_a_bundle_snippet_runs_verbatim(tmp_path):
+    code = _snippet()
+
+    # only numpy, onnxruntime and the standard library
+    roots = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in the snippet"
+            roots.add(node.module.split(".")[0])
+    assert roots, "the snippet imports nothing?"
+    foreign = {r for r in roots if r not in sys.stdlib_module_names and r not in {"numpy", "onnxruntime"}}
+    assert not foreign, f"the snippet imports more than numpy, onnxruntime and the standard library: {foreign}"
+
+    script = tmp_path / "check_bundle.py"
+    script.write_text(code, encoding="utf-8")
+
+    r = _run(script, DEFAULT_BUNDLE, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout
+
+    # A copy whose golden outputs no longer match the graph: the snippet must fail on it.
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(DEFAULT_BUNDLE))
+    props = {p.key: p for p in model.metadata_props}
+    manifest = json.loads(props["signalpack.manifest"].value)
+    golden_prop = props[manifest["golden"]["metadata_key"]]
+    golden = json.loads(golden_prop.value)
+    probs = golden["outputs"]["probabilities"]
+    arr = np.frombuffer(base64.b64decode(probs["data"]), dtype="<f4").copy()
+    arr[0] += 0.01  # far beyond the 1e-5 tolerance
+    probs["data"] = base64.b64encode(arr.tobytes()).decode("ascii")
+    golden_prop.value = json.dumps(golden)
+    corrupt = tmp_path / "corrupt.onnx"
+    onnx.save(model, str(corrupt))
+
+    r = _run(script, corrupt, tmp_path)
+    assert r.returncode != 0, r.stdout
+    assert "OK" not in r.stdout
+
+
+def test_readme_has_the_two_fresh_machine_commands_and_fits():
+    text = README.read_text(encoding="utf-8")
+    n_lines = len(text.splitlines())
+    assert n_lines <= MAX_LINES, f"README.md has {n_lines} lines; the limit is {MAX_LINES}"
+    lines = [line.strip() for line in text.splitlines()]
+    assert DEMO_COMMAND in lines
+    assert TEST_COMMAND in lines
+    assert ".venv/bin/python -m pytest -q" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def _relative_links(md: Path) -> list[str]:
+    text = FENCE.sub("", md.read_text(encoding="utf-8"))
+    targets = []
+    for target in LINK.findall(text):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE) or target.startswith("#"):
+            continue  # http(s)://, mailto:, in-page anchors
+        targets.append(target)
+    return targets
+
+
+def test_readme_links_resolve():
+    missing = []
+    for md in [README, *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in _relative_links(md):
+            if not (md.parent / target.split("#", 1)[0]).exists():
+                missing.append(f"{md.relative_to(ROOT)} → {target}")
+    assert not missing, f"links to missing files: {missing}"
