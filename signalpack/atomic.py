@@ -65,22 +65,29 @@ def _remove(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary file path beside ``dest``; fsync and rename it onto ``dest`` if the block succeeds."""
-    dest = Path(dest)
-    check_destination(dest, overwrite)
-    tmp = temp_path(dest)
+def _removed_on_error(tmp: Path, dest: Path) -> Iterator[None]:
+    """On any error or interruption remove ``tmp``; an OSError becomes one OutputError line naming ``dest``."""
     try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        yield
     except OSError as exc:
         _remove(tmp)
         raise OutputError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         _remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary file path beside ``dest``; fsync and rename it onto ``dest`` if the block succeeds."""
+    dest = Path(dest)
+    check_destination(dest, overwrite)
+    tmp = temp_path(dest)
+    with _removed_on_error(tmp, dest):
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
 
 
 def atomic_write_bytes(dest: str | os.PathLike[str], data: bytes, overwrite: bool = False) -> None:
@@ -109,17 +116,11 @@ def atomic_dir(
     clean_stale(dest)
     tmp = temp_path(dest)
     _remove(tmp)
-    try:
+    with _removed_on_error(tmp, dest):
         if create:
             tmp.mkdir()
         yield tmp
         _swap_in(tmp, dest)
-    except OSError as exc:
-        _remove(tmp)
-        raise OutputError(f"{dest}: cannot write ({exc.strerror or exc})") from exc
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 def _swap_in(new: Path, dest: Path) -> None:

@@ -14,6 +14,16 @@ EURUSD = DATA / "eurusd_hourly.csv"
 
 TINY_EPOCHS = 2
 
+SLOW_FIXTURES = ("tiny_walk_forward",)
+"""Fixtures that train more than one tiny model (a walk-forward run trains K+1 ensembles)."""
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use a slow fixture are slow too, so `-m "not slow"` stays a fast loop."""
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def tiny_config():
@@ -32,13 +42,28 @@ def tiny_run(tmp_path_factory, tiny_config):
     return train_run(SP500, tiny_config, out)
 
 
+WALK_FORWARD_CALLS: dict[str, int] = {}
+"""How often ``tiny_walk_forward``'s training computed features and labels (read by a test)."""
+
+
 @pytest.fixture(scope="session")
 def tiny_walk_forward(tmp_path_factory, tiny_config):
-    """A real run with 3 walk-forward folds on the embedded S&P 500 data (2 epochs per member)."""
+    """A real run with 3 walk-forward folds on the embedded S&P 500 data (2 epochs per member).
+
+    It also counts the feature and label computations the run made, into ``WALK_FORWARD_CALLS``.
+    """
+    from unittest import mock
+
+    import signalpack.train.dataset as dataset
     from signalpack.train.pipeline import train_run
 
     out = tmp_path_factory.mktemp("runs") / "walk_forward"
-    return train_run(SP500, tiny_config.with_overrides(split__walk_forward=3), out)
+    cfg = tiny_config.with_overrides(split__walk_forward=3)
+    with (mock.patch.object(dataset, "compute_features", wraps=dataset.compute_features) as feats,
+          mock.patch.object(dataset, "add_labels", wraps=dataset.add_labels) as labels):
+        run = train_run(SP500, cfg, out)
+    WALK_FORWARD_CALLS.update(features=feats.call_count, labels=labels.call_count)
+    return run
 
 
 @pytest.fixture(scope="session")

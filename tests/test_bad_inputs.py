@@ -283,7 +283,14 @@ def test_at_least_thirty_distinct_cases():
     assert {c.code for c in CASES} == {1, 2}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+TF_IN_CHILD = {"bit_flipped_weights_parity", "corrupt_keras_parity", "corrupt_keras_export"}
+"""Cases whose child process loads TensorFlow and the Keras members (~6 s each): in the full run only."""
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c.name in TF_IN_CHILD else c for c in CASES],
+    ids=lambda c: c.name,
+)
 def test_bad_input(case: Case, tmp_path, tiny_run, tiny_export):
     work = tmp_path / "work"
     work.mkdir()

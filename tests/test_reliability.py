@@ -55,6 +55,7 @@ def _score_argv(*args: str) -> list[str]:
     return [sys.executable, "-c", "from signalpack.score.cli import main; main()", *args]
 
 
+@pytest.mark.slow
 def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path, tiny_export):
     """SIGKILL `score run` at random moments: the destination is absent, the old file, or complete."""
     src = tmp_path / "prices.parquet"
@@ -100,6 +101,7 @@ def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path, tiny_export
     print(f"\nkill trials: {KILL_TRIALS}, killed mid-run {killed_mid_run}, outcomes {outcomes}")
 
 
+@pytest.mark.slow
 def test_two_trainings_give_byte_identical_bundles(tmp_path):
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
     digests = []

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import onnx
+import pytest
 from onnx import numpy_helper
 
 
@@ -14,6 +15,7 @@ def _cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_parity_cli_passes_and_fails(tiny_run, tiny_export, tmp_path):
     r = _cli("parity", str(tiny_run.run_dir), str(tiny_export.bundle), "--report", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
@@ -42,6 +44,7 @@ def test_export_cli_missing_run_dir(tmp_path):
     assert r.returncode == 2 and "not a run directory" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_the_main_job_end_to_end(tmp_path):
     out = tmp_path / "demo"
     r = _cli("demo", "--out", str(out), "--epochs", "1", "-q")

@@ -31,6 +31,7 @@ print(json.dumps({"ort": ort.__version__, "max_abs_diff": worst, "signal_equal":
 '''
 
 
+@pytest.mark.slow
 def test_golden_vectors_reproduce_in_onnxruntime_1_16(tiny_export, tmp_path_factory):
     env = tmp_path_factory.mktemp("ort116") / "venv"
     venv.create(env, with_pip=True)
@@ -51,6 +52,7 @@ def test_golden_vectors_reproduce_in_onnxruntime_1_16(tiny_export, tmp_path_fact
     assert r.returncode != 0 and sys.prefix != str(env)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npm") is None or shutil.which("node") is None, reason="needs Node.js and npm")
 def test_golden_vectors_reproduce_in_onnxruntime_node(tiny_export, tmp_path_factory):
     """Another language binding: onnxruntime-node 1.30 (refuses IR version 14, which onnx 1.23 writes by default)."""

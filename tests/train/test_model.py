@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from signalpack.train.config import ModelConfig
 from signalpack.train.ensemble import ensemble_predict, ensemble_weights, train_members
@@ -35,6 +36,7 @@ def _data(seed: int, n: int):
     return x, y
 
 
+@pytest.mark.slow
 def test_retraining_with_the_same_seed_gives_identical_weights():
     x, y = _data(0, 256)
     xv, yv = _data(1, 64)

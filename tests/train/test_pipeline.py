@@ -9,6 +9,7 @@ import sys
 import jsonschema
 import numpy as np
 import polars as pl
+import pytest
 
 from signalpack.evaluation.summary import summary_table
 from signalpack.schemas import load_schema
@@ -82,6 +83,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_train_on_real_file(tmp_path):
     out = tmp_path / "run"
     cfg = tmp_path / "c.toml"

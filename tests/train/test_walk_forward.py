@@ -102,23 +102,10 @@ def test_walk_forward_metadata_matches_its_schema(tiny_walk_forward):
     jsonschema.validate(tiny_walk_forward.metadata, load_schema("metadata"))
 
 
-def test_features_and_labels_are_computed_once_per_run(tmp_path, monkeypatch, tiny_config):
+
+def test_features_and_labels_are_computed_once_per_run(tiny_walk_forward):
     """The main split and every fold share one feature/label computation (it was 2K+2 before)."""
-    import signalpack.train.dataset as dataset
-    from signalpack.train.pipeline import train_run
-    from tests.conftest import GOOG
+    from tests.conftest import WALK_FORWARD_CALLS
 
-    calls = {"features": 0, "labels": 0}
-
-    def counted(name, fn):
-        def wrapper(*args, **kwargs):
-            calls[name] += 1
-            return fn(*args, **kwargs)
-        return wrapper
-
-    monkeypatch.setattr(dataset, "compute_features", counted("features", dataset.compute_features))
-    monkeypatch.setattr(dataset, "add_labels", counted("labels", dataset.add_labels))
-    cfg = tiny_config.with_overrides(model__max_epochs=1, split__walk_forward=2, simulation__random_runs=0)
-    result = train_run(GOOG, cfg, tmp_path / "run")
-    assert result.metadata["walk_forward"]["k"] == 2
-    assert calls == {"features": 1, "labels": 1}
+    assert tiny_walk_forward.metadata["walk_forward"]["k"] == 3
+    assert WALK_FORWARD_CALLS == {"features": 1, "labels": 1}
