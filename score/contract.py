@@ -12,7 +12,7 @@ from typing import Final
 
 __all__ = [
     "CLASS_NAMES", "SELL", "HOLD", "BUY", "N_CLASSES",
-    "INPUT_NAME", "OUTPUT_NAMES", "PROBABILITIES", "SIGNAL", "CONFIDENCE", "MEMBER_PROBABILITIES",
+    "INPUT_NAME", "OUTPUT_NAMES", "BAR_COLUMNS", "BARS_INPUT_NAME", "PROBABILITIES", "SIGNAL", "CONFIDENCE", "MEMBER_PROBABILITIES",
     "PROB_COLUMNS", "OUTPUT_COLUMNS", "KEY_COLUMNS",
     "MANIFEST_KEY", "GOLDEN_KEY", "MANIFEST_FORMAT_VERSION", "SUPPORTED_MANIFEST_VERSIONS",
     "METADATA_FORMAT_VERSION", "IR_VERSION", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET",
@@ -39,6 +39,11 @@ MEMBER_PROBABILITIES: Final = "member_probabilities"
 OUTPUT_NAMES: Final = (PROBABILITIES, SIGNAL, CONFIDENCE, MEMBER_PROBABILITIES)
 """The graph's outputs, in this order: [batch, 3] float32, [batch] int64, [batch] float32,
 [batch, members, 3] float32."""
+
+BAR_COLUMNS: Final = ("open", "high", "low", "close", "volume")
+"""Column order of a raw-bar window (last axis), the input of the in-graph features (bundle format 2)."""
+BARS_INPUT_NAME: Final = "ohlcv"
+"""Name of the raw-bar input of an in-graph feature model: float64 [batch, lookback + seq_len, 5]."""
 
 # --------------------------------------------------------------------------- scored output
 
