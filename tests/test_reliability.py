@@ -103,14 +103,19 @@ def test_sigkill_while_writing_never_leaves_a_partial_file(tmp_path, tiny_export
 
 @pytest.mark.slow
 def test_two_trainings_give_byte_identical_bundles(tmp_path):
+    """Each training runs in its own fresh process (train, then export, as the CLI does them)."""
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
+    driver = (
+        "import sys\nfrom signalpack.cli import app\n"
+        "for argv in (['train', sys.argv[1], '--epochs', '2', '--seed', '11', '--out', sys.argv[2], '-q', '--no-report'],\n"
+        "             ['export', sys.argv[2]]):\n"
+        "    app(argv, standalone_mode=False)\n"
+    )
     digests = []
     for k in range(2):
         run = tmp_path / f"run{k}"
-        cli = [sys.executable, "-c", "from signalpack.cli import main; main()"]
-        subprocess.run([*cli, "train", str(GOOG), "--epochs", "2", "--seed", "11", "--out", str(run), "-q"],
-                       check=True, capture_output=True, env=env, timeout=600)
-        subprocess.run([*cli, "export", str(run)], check=True, capture_output=True, env=env, timeout=600)
+        subprocess.run([sys.executable, "-c", driver, str(GOOG), str(run)], check=True, capture_output=True,
+                       env=env, timeout=600)
         digests.append(hashlib.sha256((run / "bundle.onnx").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
     manifest = load_bundle(tmp_path / "run0" / "bundle.onnx").manifest

@@ -145,11 +145,17 @@ def test_bundle_sha_is_reported(tiny_export):
     assert hashlib.sha256(tiny_export.bundle.read_bytes()).hexdigest() == tiny_export.sha256
 
 
-def test_atol_reaches_the_manifest_and_verify_uses_it(tiny_run, tmp_path):
-    """A bundle exported with a looser --atol records it, so its own `score verify` checks against it."""
+def test_atol_reaches_the_manifest_and_verify_uses_it(tiny_run, tmp_path, monkeypatch):
+    """A bundle exported with a looser --atol records it, so its own `score verify` checks against it.
+    The export reads and checks the run directory once."""
+    import signalpack.export.exporter as exporter
     from signalpack.score.bundle import load_bundle, verify_bundle
 
+    checked = []
+    real = exporter.check_run_dir
+    monkeypatch.setattr(exporter, "check_run_dir", lambda p: checked.append(p) or real(p))
     result = export_run(tiny_run.run_dir, tmp_path / "loose.onnx", atol=5e-4)
+    assert len(checked) == 1
     bundle = load_bundle(result.bundle)
     assert bundle.manifest["golden"]["atol"] == 5e-4 == result.report.atol
     assert json.loads(result.report_path.read_text())["atol"] == 5e-4
@@ -157,16 +163,6 @@ def test_atol_reaches_the_manifest_and_verify_uses_it(tiny_run, tmp_path):
     assert report.passed and report.atol == 5e-4
     with pytest.raises(ConfigError, match="--atol 0.0 is out of range"):
         export_run(tiny_run.run_dir, tmp_path / "zero.onnx", atol=0.0)
-
-
-def test_export_checks_the_run_dir_once(tiny_run, tmp_path, monkeypatch):
-    import signalpack.export.exporter as exporter
-
-    calls = []
-    real = exporter.check_run_dir
-    monkeypatch.setattr(exporter, "check_run_dir", lambda p: calls.append(p) or real(p))
-    export_run(tiny_run.run_dir, tmp_path / "once.onnx")
-    assert len(calls) == 1
 
 
 def _tamper_final_bytes(monkeypatch, change):
