@@ -48,7 +48,7 @@ WALK_FORWARD_CALLS: dict[str, int] = {}
 
 @pytest.fixture(scope="session")
 def tiny_walk_forward(tmp_path_factory, tiny_config):
-    """A real run with 3 walk-forward folds on the embedded S&P 500 data (2 epochs per member).
+    """A real run with 3 walk-forward folds on the embedded S&P 500 data (1 epoch per member).
 
     It also counts the feature and label computations the run made, into ``WALK_FORWARD_CALLS``.
     """
@@ -58,7 +58,7 @@ def tiny_walk_forward(tmp_path_factory, tiny_config):
     from signalpack.train.pipeline import train_run
 
     out = tmp_path_factory.mktemp("runs") / "walk_forward"
-    cfg = tiny_config.with_overrides(split__walk_forward=3)
+    cfg = tiny_config.with_overrides(split__walk_forward=3, model__max_epochs=1)  # structure, not skill
     with (mock.patch.object(dataset, "compute_features", wraps=dataset.compute_features) as feats,
           mock.patch.object(dataset, "add_labels", wraps=dataset.add_labels) as labels):
         run = train_run(SP500, cfg, out)

@@ -107,7 +107,7 @@ def test_two_trainings_give_byte_identical_bundles(tmp_path):
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
     driver = (
         "import sys\nfrom signalpack.cli import app\n"
-        "for argv in (['train', sys.argv[1], '--epochs', '2', '--seed', '11', '--out', sys.argv[2], '-q', '--no-report'],\n"
+        "for argv in (['train', sys.argv[1], '--epochs', '1', '--seed', '11', '--out', sys.argv[2], '-q', '--no-report'],\n"
         "             ['export', sys.argv[2]]):\n"
         "    app(argv, standalone_mode=False)\n"
     )
