@@ -240,6 +240,10 @@ CASES = [
          ("nothing_here", "not a run directory")),
     Case("export_bad_opset", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--opset", "25"],
          T, 2, ("--opset 25 is out of range",)),
+    Case("export_nan_atol", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--atol", "nan"],
+         T, 2, ("--atol nan is out of range",)),
+    Case("export_loose_atol", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--atol", "0.5"],
+         T, 2, ("--atol 0.5 is out of range", "0.01")),
 ]
 
 
