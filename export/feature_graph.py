@@ -70,7 +70,6 @@ MAX_FEATURE_OPSET = 17
 ROLLING_METHODS = ("matmul", "gather")
 STD_METHODS = ("sumsq", "two_pass")
 
-_BARS = BAR_COLUMNS
 _UNCENTRED = frozenset({"r1"})
 """Series whose sum-of-squares reference is 0 rather than the mean of the last window."""
 
@@ -177,8 +176,8 @@ class _Compiler:
 
     def rows(self, s: str, a: int, b: int) -> str:
         """Rows a..b-1 of series ``s``: a bar column is sliced straight from the transposed input."""
-        if s in _BARS:
-            i64, k = np.int64, _BARS.index(s)
+        if s in BAR_COLUMNS:
+            i64, k = np.int64, BAR_COLUMNS.index(s)
             part = self.op("Slice", self.bars, self.const([k, a], i64), self.const([k + 1, b], i64),
                            self.const([0, 2], i64))  # [1, B, b - a]
             return self.op("Reshape", part, self.const([-1, b - a], i64))
@@ -197,9 +196,9 @@ class _Compiler:
         if min(self.first_row.values(), default=0) < 0:
             raise ExportError(f"internal: the features read rows before the window: {self.first_row}")
         i64 = np.int64
-        flat = self.op("Reshape", input_name, self.const([-1, len(_BARS)], i64))
+        flat = self.op("Reshape", input_name, self.const([-1, len(BAR_COLUMNS)], i64))
         cols = self.op("Transpose", flat, perm=[1, 0])
-        self.bars = self.op("Reshape", cols, self.const([len(_BARS), -1, self.W], i64))
+        self.bars = self.op("Reshape", cols, self.const([len(BAR_COLUMNS), -1, self.W], i64))
         for s, build in _DERIVED.items():  # in dependency order
             if s in self.first_row:
                 self.tensors[s] = (build(self, self.first_row[s]), self.first_row[s])
@@ -466,7 +465,7 @@ def feature_graph(
         nodes,
         "signalpack_features",
         [helper.make_tensor_value_info(FEATURE_GRAPH_INPUT, TensorProto.DOUBLE,
-                                       ["batch", window_rows(spec, seq_len), len(_BARS)])],
+                                       ["batch", window_rows(spec, seq_len), len(BAR_COLUMNS)])],
         [helper.make_tensor_value_info(FEATURE_GRAPH_OUTPUT, TensorProto.DOUBLE,
                                        ["batch", seq_len, spec.n_features])],
         initializer=inits,
