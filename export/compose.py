@@ -1,6 +1,8 @@
-"""Compose one ONNX graph: scaler → members → weighted average, with canonical names.
+"""Compose one ONNX graph: features → scaler → members → weighted average, with canonical names.
 
-    features [batch, seq_len, n_features] float32 (raw, FeatureSpec order)
+    ohlcv [batch, W, 5] float64 (raw bars: open, high, low, close, volume; oldest first)
+      → feat/… (the FeatureSpec compiled to standard ops, float64; ``feature_graph``)
+      → Cast → features [batch, seq_len, n_features] float32 (FeatureSpec order)
       → Sub/Div (scaler) → member_i (fused LSTM …) → Unsqueeze → Concat
       → member_probabilities [batch, members, 3]
       → Mul(weights) → ReduceSum → probabilities [batch, 3]
@@ -20,8 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from signalpack.export.feature_graph import feature_nodes, window_rows
 from signalpack.score.contract import (
+    BAR_COLUMNS,
     CONFIDENCE,
+    FEATURES_NAME,
     INPUT_NAME,
     IR_VERSION,
     MEMBER_PROBABILITIES,
@@ -29,8 +34,13 @@ from signalpack.score.contract import (
     PROBABILITIES,
     SIGNAL,
 )
+from signalpack.score.features import FeatureSpec
 
-__all__ = ["compose"]
+__all__ = ["FEATURES_F64", "compose"]
+
+FEATURES_F64 = "feat/features"
+"""The feature section's float64 output [batch, seq_len, n_features], before the Cast to float32
+(the feature-parity gate reads it)."""
 
 
 def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: dict[str, str]) -> tuple[list, list]:
@@ -81,17 +91,19 @@ def compose(
     scaler_proto: Any,
     member_protos: list[Any],
     weights: list[float],
+    spec: FeatureSpec,
     seq_len: int,
-    n_features: int,
     opset: int,
 ) -> Any:
     """The bundle graph (without metadata); see the module docstring."""
     from onnx import TensorProto, helper, numpy_helper
 
-    nodes: list[Any] = []
-    inits: list[Any] = []
+    n_features = spec.n_features
+    nodes, inits = feature_nodes(spec, seq_len, INPUT_NAME, FEATURES_F64, prefix="feat/")
+    nodes.append(helper.make_node("Cast", [FEATURES_F64], [FEATURES_NAME], name="feat/cast_float32",
+                                  to=TensorProto.FLOAT))
     sg = scaler_proto.graph
-    n, i = _canonical(sg, "scaler", {sg.input[0].name: INPUT_NAME}, {sg.output[0].name: "scaled"})
+    n, i = _canonical(sg, "scaler", {sg.input[0].name: FEATURES_NAME}, {sg.output[0].name: "scaled"})
     nodes += n
     inits += i
     member_outs = []
@@ -118,18 +130,15 @@ def compose(
     nodes.append(helper.make_node("ReduceSum", ["head/weighted", "head/axis1"], [PROBABILITIES],
                                   name="head/sum", keepdims=0))
     nodes.append(helper.make_node("ArgMax", [PROBABILITIES], [SIGNAL], name="head/argmax", axis=1, keepdims=0))
-    if opset >= 18:
-        nodes.append(helper.make_node("ReduceMax", [PROBABILITIES, "head/axis1"], [CONFIDENCE],
-                                      name="head/max", keepdims=0))
-    else:
-        nodes.append(helper.make_node("ReduceMax", [PROBABILITIES], [CONFIDENCE], name="head/max",
-                                      axes=[1], keepdims=0))
+    nodes.append(helper.make_node("ReduceMax", [PROBABILITIES], [CONFIDENCE], name="head/max",
+                                  axes=[1], keepdims=0))  # opset <= 17, as the feature section needs
 
     f32, i64 = TensorProto.FLOAT, TensorProto.INT64
     graph = helper.make_graph(
         nodes,
         "signalpack",
-        [helper.make_tensor_value_info(INPUT_NAME, f32, ["batch", seq_len, n_features])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.DOUBLE,
+                                       ["batch", window_rows(spec, seq_len), len(BAR_COLUMNS)])],
         [
             helper.make_tensor_value_info(PROBABILITIES, f32, ["batch", N_CLASSES]),
             helper.make_tensor_value_info(SIGNAL, i64, ["batch"]),

@@ -1,11 +1,15 @@
-"""Export a run directory as ONE self-describing ONNX bundle, behind the parity gate.
+"""Export a run directory as ONE self-describing ONNX bundle, behind two parity gates.
 
-check the run directory (once) → convert (scaler, members) → compose → golden
-vectors → parity on every test window → manifest (with the parity summary and
-the tolerance used) → validate against its schema → serialize → the scorer's own
-loader and golden-vector check on those exact bytes → write them atomically, with
-``<bundle>.parity.json`` beside it. A failing gate writes nothing. The same run
-directory always gives the same bytes.
+check the run directory (once) → compile the features and convert the scaler and
+members → compose (raw bars in, signal out) → feature parity (the graph's float64
+features against ``compute_features`` on every test window) → model parity (raw
+bars through the bundle against Keras on polars features, every test window) →
+golden vectors (32 raw-bar windows) → manifest (both gates' figures and
+tolerances) → validate against its schema → serialize → the scorer's own loader
+and golden-vector check on those exact bytes → write them atomically, with
+``<bundle>.parity.json`` and the standard ONNX test-data folder
+``<bundle>.test_data/test_data_set_0/`` (``input_0.pb``, ``output_<i>.pb``) beside it.
+A failing gate writes nothing. The same run directory always gives the same bytes.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import numpy as np
 import polars as pl
 
 from signalpack import __version__
-from signalpack.atomic import atomic_write_bytes, check_destination
-from signalpack.errors import ConfigError, ExportError, RunDirError, SignalpackError
-from signalpack.export.compose import compose
+from signalpack.atomic import atomic_dir, atomic_write_bytes, check_destination
+from signalpack.errors import ConfigError, ExportError, RunDirError, SignalpackError, first_line
+from signalpack.export.compose import FEATURES_F64, compose
 from signalpack.export.convert import convert_member, convert_scaler
+from signalpack.export.feature_parity import FeatureParityReport, window_feature_parity
 from signalpack.export.parity import (
     ParityReport,
     compare,
@@ -35,6 +40,7 @@ from signalpack.export.parity import (
 from signalpack.schemas import SchemaError, validate
 from signalpack.score.contract import (
     ATOL_FOR_VALIDATION,
+    BAR_COLUMNS,
     CLASS_NAMES,
     CONFIDENCE,
     DEFAULT_OPSET,
@@ -48,16 +54,28 @@ from signalpack.score.contract import (
     MEMBER_PROBABILITIES,
     MIN_OPSET,
     N_CLASSES,
+    OUTPUT_NAMES,
     PROBABILITIES,
     SIGNAL,
 )
+from signalpack.score.features import FeatureSpec, check_spec
 from signalpack.score.golden import dumps
-from signalpack.train.rundir import TEST_WINDOWS, check_run_dir, read_npy
+from signalpack.train.rundir import TEST_BARS, TEST_WINDOWS, check_run_dir, read_npy
 from signalpack.train.scaler import Scaler
 
-__all__ = ["N_GOLDEN", "ExportResult", "export_run", "select_golden", "build_bundle"]
+__all__ = [
+    "N_GOLDEN",
+    "Built",
+    "ExportResult",
+    "build_bundle",
+    "export_run",
+    "select_golden",
+    "test_data_path",
+    "with_feature_output",
+]
 
 N_GOLDEN = 32
+TEST_DATA_SET = "test_data_set_0"
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,28 @@ class ExportResult:
     sha256: str
     size: int
     seconds: float
+    feature_report: FeatureParityReport | None = None
+    test_data: Path | None = None
+
+
+@dataclass(frozen=True)
+class Built:
+    """What ``build_bundle`` returns: the composed graph and what the gates compare it with."""
+
+    model: Any
+    """The bundle graph (``onnx.ModelProto``), without metadata."""
+    manifest: dict[str, Any]
+    """The manifest draft (parity figures and golden count filled in later)."""
+    reference: dict[str, np.ndarray]
+    """The Keras ensemble's outputs on the test windows (polars features)."""
+    bars: np.ndarray
+    """The same test windows as raw bars, float64 [n, W, 5]: the bundle's input."""
+    spec: FeatureSpec
+
+
+def test_data_path(bundle: Path) -> Path:
+    """``<bundle>.test_data``: the ONNX model-zoo test-data folder written beside a bundle."""
+    return bundle.with_name(bundle.name.removesuffix(".onnx") + ".test_data")
 
 
 def select_golden(signal: np.ndarray, n: int = N_GOLDEN) -> np.ndarray:
@@ -96,20 +136,22 @@ def _test_index(run_dir: Path, n: int) -> list[dict[str, Any]] | None:
     return [{"symbol": s or "", "timestamp": t} for s, t in pred.iter_rows()]
 
 
-def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset: int,
+def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: int,
               n_members: int, atol: float) -> dict[str, Any]:
     m = meta["metrics"]
     headline = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
     sim = meta["simulation"]
     perf = ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "exposure")
     seq_len, n_feat = meta["seq_len"], meta["n_features"]
+    width = spec.lookback + seq_len
     return {
         "format_version": MANIFEST_FORMAT_VERSION,
         "model": "signalpack LSTM ensemble",
         "classes": list(CLASS_NAMES),
         "seq_len": seq_len,
         "n_features": n_feat,
-        "feature_spec": spec,
+        "window_rows": width,
+        "feature_spec": spec.to_dict(),
         "confidence_threshold": meta["confidence_threshold"],
         "ensemble": {
             "members": n_members,
@@ -118,7 +160,8 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
             "learning_rates": [x["learning_rate"] for x in meta["ensemble"]["members"]],
         },
         "scaler": {"mean": list(scaler.mean), "scale": list(scaler.scale)},
-        "inputs": {INPUT_NAME: {"dtype": "float32", "shape": ["batch", seq_len, n_feat]}},
+        "inputs": {INPUT_NAME: {"dtype": "float64", "shape": ["batch", width, len(BAR_COLUMNS)],
+                                "columns": list(BAR_COLUMNS)}},
         "outputs": {
             PROBABILITIES: {"dtype": "float32", "shape": ["batch", N_CLASSES]},
             SIGNAL: {"dtype": "int64", "shape": ["batch"]},
@@ -147,6 +190,7 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
         },
         "golden": {"metadata_key": GOLDEN_KEY, "count": 0, "atol": atol},
         "parity": None,
+        "feature_parity": None,
         "versions": meta["versions"],
         "opset": opset,
         "ir_version": IR_VERSION,
@@ -157,7 +201,7 @@ def _manifest(meta: dict[str, Any], spec: dict[str, Any], scaler: Scaler, opset:
 def _check_options(opset: int, atol: float) -> None:
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConfigError(f"--opset {opset} is out of range; use {MIN_OPSET}..{MAX_OPSET} "
-                          f"({MAX_OPSET} is the newest onnxruntime 1.16 runs)")
+                          "(the in-graph features are written for opset <= 17)")
     if not (0 < atol <= MAX_ATOL):
         raise ConfigError(f"--atol {atol!r} is out of range; use a tolerance in (0, {MAX_ATOL:g}] "
                           f"(default {ATOL_FOR_VALIDATION:g})")
@@ -165,28 +209,58 @@ def _check_options(opset: int, atol: float) -> None:
 
 def build_bundle(
     run_dir: Path, meta: dict[str, Any], opset: int = DEFAULT_OPSET, atol: float = ATOL_FOR_VALIDATION,
-) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
-    """Convert and compose; returns (model proto without metadata, manifest draft, Keras test outputs).
+) -> Built:
+    """Compile the features, convert the scaler and members, and compose them; read the test windows.
 
     meta : the run directory's metadata, as ``check_run_dir`` returned it (checked once, by the caller).
     """
-    spec = json.loads((run_dir / "feature_spec.json").read_text(encoding="utf-8"))
+    spec_path = run_dir / "feature_spec.json"
+    try:
+        spec = check_spec(json.loads(spec_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RunDirError(f"{spec_path}: {first_line(exc)}") from exc
     scaler = Scaler.load(run_dir / "scaler.json")
     models = load_members(run_dir, meta)
     seq_len, n_feat = meta["seq_len"], meta["n_features"]
-    if len(scaler.mean) != n_feat or len(spec["features"]) != n_feat:
-        raise RunDirError(f"{run_dir}: scaler ({len(scaler.mean)}), feature spec ({len(spec['features'])}) "
+    if len(scaler.mean) != n_feat or spec.n_features != n_feat:
+        raise RunDirError(f"{run_dir}: scaler ({len(scaler.mean)}), feature spec ({spec.n_features}) "
                           f"and metadata ({n_feat}) disagree on the number of features")
     protos = [convert_member(m, seq_len, n_feat, opset, f"{run_dir.name}/{x['file']}")
               for m, x in zip(models, meta["ensemble"]["members"], strict=True)]
-    model = compose(convert_scaler(scaler, opset), protos, meta["ensemble"]["weights"], seq_len, n_feat, opset)
+    model = compose(convert_scaler(scaler, opset), protos, meta["ensemble"]["weights"], spec, seq_len, opset)
     windows = read_npy(run_dir / TEST_WINDOWS)
     if windows.ndim != 3 or windows.shape[1:] != (seq_len, n_feat) or windows.dtype != np.float32:
         raise RunDirError(f"{run_dir / TEST_WINDOWS}: shape {windows.shape} {windows.dtype}; "
                           f"expected (n, {seq_len}, {n_feat}) float32")
+    bars = read_npy(run_dir / TEST_BARS)
+    width = spec.lookback + seq_len
+    if bars.shape != (len(windows), width, len(BAR_COLUMNS)) or bars.dtype != np.float64:
+        raise RunDirError(f"{run_dir / TEST_BARS}: shape {bars.shape} {bars.dtype}; "
+                          f"expected ({len(windows)}, {width}, {len(BAR_COLUMNS)}) float64")
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
-    ref["windows"] = windows
-    return model, _manifest(meta, spec, scaler, opset, len(models), atol), ref
+    return Built(model, _manifest(meta, spec, scaler, opset, len(models), atol), ref, bars, spec)
+
+
+def with_feature_output(model: Any) -> bytes:
+    """The bundle graph with its float64 features (``compose.FEATURES_F64``) as an extra output:
+    what the feature-parity gate runs, so it checks the very nodes the bundle ships."""
+    from onnx import TensorProto, helper
+
+    probe = type(model)()
+    probe.CopyFrom(model)
+    del probe.metadata_props[:]
+    probe.graph.output.append(helper.make_tensor_value_info(FEATURES_F64, TensorProto.DOUBLE, None))
+    return probe.SerializeToString(deterministic=True)
+
+
+def _test_data(bars: np.ndarray, outputs: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """The ONNX model-zoo test-data files: input_0.pb and output_<i>.pb (graph output order) as TensorProtos."""
+    from onnx import numpy_helper
+
+    files = {"input_0.pb": numpy_helper.from_array(bars, INPUT_NAME).SerializeToString()}
+    for i, name in enumerate(OUTPUT_NAMES):
+        files[f"output_{i}.pb"] = numpy_helper.from_array(outputs[name], name).SerializeToString()
+    return files
 
 
 def _serialize(model: Any, manifest: dict[str, Any], golden: str) -> bytes:
@@ -213,29 +287,38 @@ def export_run(
     meta = check_run_dir(run_dir)
     out = Path(out) if out is not None else run_dir / "bundle.onnx"
     report_path = out.with_name(out.name.removesuffix(".onnx") + ".parity.json")
+    data_dir = test_data_path(out)
     for p in (out, report_path):
         check_destination(p, overwrite)
+    check_destination(data_dir, overwrite, folder=True)
 
-    model, manifest, ref = build_bundle(run_dir, meta, opset, atol)
+    built = build_bundle(run_dir, meta, opset, atol)
+    model, manifest, ref, bars = built.model, built.manifest, built.reference, built.bars
     model.producer_name = "signalpack"
     model.producer_version = __version__
     model.model_version = int("".join(ch for ch in manifest["created_at"] if ch.isdigit())[:14])
+    width = manifest["window_rows"]
     model.doc_string = (
-        "signalpack SELL/HOLD/BUY LSTM ensemble. Input 'features' float32 [batch, seq_len, n_features]: "
-        "raw features in the manifest's FeatureSpec order. Outputs: probabilities, signal, confidence, "
-        f"member_probabilities. Manifest JSON under metadata key '{MANIFEST_KEY}'. Not financial advice."
+        f"signalpack SELL/HOLD/BUY LSTM ensemble. Input '{INPUT_NAME}' float64 [batch, {width}, 5]: "
+        f"{width} raw bars of one symbol (open, high, low, close, volume), oldest first; the last bar is "
+        "the one scored. The features are computed inside the graph. Outputs: probabilities, signal, "
+        f"confidence, member_probabilities. Manifest JSON under metadata key '{MANIFEST_KEY}'. "
+        "Not financial advice."
     )
-    windows = ref.pop("windows")
-    g = select_golden(ref["signal"])
-    golden = dumps({INPUT_NAME: windows[g]}, {k: v[g] for k, v in ref.items()})
+    g = select_golden(ref[SIGNAL])
+    golden = dumps({INPUT_NAME: bars[g]}, {k: v[g] for k, v in ref.items()})
     manifest["golden"]["count"] = len(g)
 
     draft = _serialize(model, manifest, golden)
     onnx.checker.check_model(onnx.load_from_string(draft), full_check=True)
-    got = onnx_outputs(draft, windows)
-    report = compare(ref, got, atol, _test_index(run_dir, len(windows)))
+    feature_report = window_feature_parity(with_feature_output(model), bars, built.spec, meta["seq_len"],
+                                           output=FEATURES_F64)
+    feature_report.raise_if_failed()
+    got = onnx_outputs(draft, bars)
+    report = compare(ref, got, atol, _test_index(run_dir, len(bars)))
     report.raise_if_failed()
     manifest["parity"] = report.summary()
+    manifest["feature_parity"] = feature_report.summary()
     try:
         validate(manifest, "manifest")
     except SchemaError as exc:
@@ -244,13 +327,19 @@ def export_run(
     if len(data) >= 2**31:
         raise ExportError("the bundle would exceed 2 GB, the protobuf limit")
     _check_final(data, draft, out.name)
-    atomic_write_bytes(out, data, overwrite=overwrite)
+    test_files = _test_data(bars[g], {k: v[g] for k, v in ref.items()})
+    with atomic_dir(data_dir, overwrite=overwrite) as tmp_dir:
+        (tmp_dir / TEST_DATA_SET).mkdir()
+        for fname, blob in test_files.items():
+            (tmp_dir / TEST_DATA_SET / fname).write_bytes(blob)
+        atomic_write_bytes(out, data, overwrite=overwrite)
     sha256 = hashlib.sha256(data).hexdigest()
-    report_doc = {"bundle": out.name, "sha256": sha256, **report.to_dict()}
+    report_doc = {"bundle": out.name, "sha256": sha256, **report.to_dict(),
+                  "feature_parity": {**feature_report.summary(), "lines": feature_report.lines()}}
     atomic_write_bytes(report_path, (json.dumps(report_doc, indent=2, sort_keys=True) + "\n").encode(),
                        overwrite=True)
     return ExportResult(out, report_path, report, sha256, len(data),
-                        round(time.monotonic() - started, 2))
+                        round(time.monotonic() - started, 2), feature_report, data_dir)
 
 
 def _check_final(data: bytes, draft: bytes, name: str) -> None:

@@ -22,12 +22,12 @@ import numpy as np
 import polars as pl
 
 from signalpack.errors import ParityError
-from signalpack.score.bar_windows import raw_windows
+from signalpack.score.bar_windows import BAR_COLUMNS, raw_windows
 from signalpack.score.features import FeatureSpec, compute_features
 
 __all__ = [
     "FEATURE_ATOL", "FEATURE_RTOL", "FeatureDiff", "FeatureParityReport", "feature_parity", "graph_features",
-    "polars_features",
+    "polars_features", "polars_window_features", "window_feature_parity",
 ]
 
 FEATURE_RTOL = 1e-9
@@ -110,6 +110,15 @@ class FeatureParityReport:
             for f in self.features
         ]
 
+    def summary(self) -> dict[str, Any]:
+        """What the manifest records (``feature_parity``): the tolerance, the worst figures, and per feature."""
+        return {
+            "passed": self.passed, "rtol": self.rtol, "atol": self.atol, "windows": self.windows,
+            "max_abs": max((f.max_abs for f in self.features), default=0.0),
+            "max_rel": max((f.max_rel for f in self.features), default=0.0),
+            "features": {f.name: {"max_abs": f.max_abs, "max_rel": f.max_rel} for f in self.features},
+        }
+
     def raise_if_failed(self) -> None:
         if not self.passed:
             raise ParityError(
@@ -119,8 +128,11 @@ class FeatureParityReport:
             )
 
 
-def graph_features(model: Any, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Run a feature graph (ModelProto or bytes) with onnxruntime on the CPU: [n, W, 5] → [n, S, F]."""
+def graph_features(model: Any, windows: np.ndarray, batch_size: int = 512, output: str | None = None) -> np.ndarray:
+    """Run a feature graph (ModelProto or bytes) with onnxruntime on the CPU: [n, W, 5] → [n, S, F].
+
+    output : the output holding the features (default: the graph's first output).
+    """
     import onnxruntime as ort
 
     data = model if isinstance(model, bytes | bytearray) else model.SerializeToString()
@@ -128,7 +140,8 @@ def graph_features(model: Any, windows: np.ndarray, batch_size: int = 512) -> np
     opts.log_severity_level = 3
     sess = ort.InferenceSession(bytes(data), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
-    parts = [sess.run(None, {name: windows[i : i + batch_size]})[0] for i in range(0, len(windows), batch_size)]
+    wanted = [output or sess.get_outputs()[0].name]
+    parts = [sess.run(wanted, {name: windows[i : i + batch_size]})[0] for i in range(0, len(windows), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, 0, 0))
 
 
@@ -159,11 +172,56 @@ def feature_parity(
     frame : a checked, (symbol, timestamp)-sorted OHLCV frame (``load_ohlcv(path).frame``).
     """
     windows, ends = raw_windows(frame, spec.lookback, seq_len)
-    report = FeatureParityReport(rtol, atol, len(windows), seq_len)
     if len(windows) == 0:
         raise ValueError(f"the frame holds no window of {spec.lookback + seq_len} rows of one symbol")
     got = graph_features(model, windows, batch_size)
     want = polars_features(frame, spec, ends, seq_len)
+    step_rows = ends[:, None] - (seq_len - 1) + np.arange(seq_len)[None, :]
+    return _compare(got, want, spec.names, step_rows, rtol, atol)
+
+
+def polars_window_features(windows: np.ndarray, spec: FeatureSpec, seq_len: int) -> np.ndarray:
+    """``compute_features`` of each raw-bar window on its own, at its last seq_len rows: [n, S, F].
+
+    Every window becomes a symbol of its own, so one polars call computes them all, and each
+    window's features can read nothing but its own W rows (the look-back is finite).
+    """
+    n, width, _ = windows.shape
+    flat = windows.reshape(n * width, len(BAR_COLUMNS))
+    frame = pl.DataFrame({
+        "symbol": np.repeat(np.arange(n, dtype=np.int64), width),
+        "timestamp": np.tile(np.arange(width, dtype=np.int64), n),
+        **{c: flat[:, k] for k, c in enumerate(BAR_COLUMNS)},
+    })
+    feats = compute_features(frame, spec)
+    if feats.height != n * seq_len:
+        raise ValueError(f"internal: {feats.height} feature rows for {n} windows of {seq_len} steps")
+    return feats.select(spec.names).to_numpy().reshape(n, seq_len, spec.n_features)
+
+
+def window_feature_parity(
+    model: Any, windows: np.ndarray, spec: FeatureSpec, seq_len: int, output: str | None = None,
+    batch_size: int = 512, rtol: float = FEATURE_RTOL, atol: float = FEATURE_ATOL,
+) -> FeatureParityReport:
+    """Compare a graph's features with ``polars_window_features`` on given raw-bar windows (export's gate).
+
+    model : a graph with input [batch, W, 5] whose ``output`` holds the features (the bundle graph
+        with its float64 feature tensor exposed, or a standalone feature graph).
+    The report's ``worst_row`` is ``window index * seq_len + step``.
+    """
+    if len(windows) == 0:
+        raise ValueError("no window to compare")
+    got = graph_features(model, windows, batch_size, output)
+    want = polars_window_features(windows, spec, seq_len)
+    step_rows = np.arange(len(windows) * seq_len).reshape(len(windows), seq_len)
+    return _compare(got, want, spec.names, step_rows, rtol, atol)
+
+
+def _compare(got: np.ndarray, want: np.ndarray, names: list[str], step_rows: np.ndarray,
+             rtol: float, atol: float) -> FeatureParityReport:
+    """Per feature: max abs and relative difference, the share of the tolerance used, failures."""
+    n, seq_len = want.shape[:2]
+    report = FeatureParityReport(rtol, atol, n, seq_len)
     if got.shape != want.shape:
         raise ParityError(f"feature graph output has shape {got.shape}, expected {want.shape}")
     diff = np.abs(got - want)
@@ -171,8 +229,7 @@ def feature_parity(
     scale = np.abs(want)
     used = diff / (atol + rtol * scale)
     rel = np.where(scale > 0, diff / np.maximum(scale, np.finfo(np.float64).tiny), 0.0)
-    step_rows = ends[:, None] - (seq_len - 1) + np.arange(seq_len)[None, :]
-    for k, name in enumerate(spec.names):
+    for k, name in enumerate(names):
         worst = np.unravel_index(int(np.argmax(used[..., k])), used.shape[:2])
         report.features.append(
             FeatureDiff(

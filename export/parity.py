@@ -27,7 +27,13 @@ from signalpack.train.ensemble import ensemble_predict, member_predict
 from signalpack.train.scaler import Scaler
 
 __all__ = [
-    "ParityReport", "load_members", "keras_reference", "onnx_outputs", "compare", "check_parity", "run_parity",
+    "ParityReport",
+    "check_parity",
+    "compare",
+    "keras_reference",
+    "load_members",
+    "onnx_outputs",
+    "run_parity",
 ]
 
 
@@ -60,7 +66,8 @@ def keras_reference(
     }
 
 
-def onnx_outputs(model_bytes: bytes, windows: np.ndarray, batch_size: int = 4096) -> dict[str, np.ndarray]:
+def onnx_outputs(model_bytes: bytes, bars: np.ndarray, batch_size: int = 4096) -> dict[str, np.ndarray]:
+    """Every output of the bundle graph on raw-bar windows (float64 [n, W, 5])."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -68,8 +75,8 @@ def onnx_outputs(model_bytes: bytes, windows: np.ndarray, batch_size: int = 4096
     sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     names = [o.name for o in sess.get_outputs()]
     parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for start in range(0, max(len(windows), 1), batch_size):
-        chunk = np.ascontiguousarray(windows[start : start + batch_size], dtype=np.float32)
+    for start in range(0, max(len(bars), 1), batch_size):
+        chunk = np.ascontiguousarray(bars[start : start + batch_size], dtype=np.float64)
         if len(chunk) == 0:
             break
         for n, v in zip(names, sess.run(names, {INPUT_NAME: chunk}), strict=True):
@@ -190,17 +197,20 @@ def compare(
 
 
 def check_parity(
-    run_dir: Path, meta: dict[str, Any], bundle_bytes: bytes, windows: np.ndarray,
+    run_dir: Path, meta: dict[str, Any], bundle_bytes: bytes, windows: np.ndarray, bars: np.ndarray,
     atol: float = ATOL_FOR_VALIDATION, index: list[dict[str, Any]] | None = None,
 ) -> tuple[ParityReport, dict[str, np.ndarray]]:
-    """Run both sides on ``windows`` (raw float32) and compare; returns the report and Keras outputs.
+    """Keras on polars feature ``windows`` (raw float32) against the bundle on the same windows' raw
+    ``bars`` (float64 [n, W, 5]); returns the report and the Keras outputs.
 
     meta : the run directory's metadata, as ``check_run_dir`` returned it.
     """
+    if len(windows) != len(bars):
+        raise ValueError(f"internal: {len(windows)} feature windows but {len(bars)} bar windows")
     models = load_members(run_dir, meta)
     scaler = Scaler.load(run_dir / "scaler.json")
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
-    got = onnx_outputs(bundle_bytes, windows)
+    got = onnx_outputs(bundle_bytes, bars)
     return compare(ref, got, atol, index), ref
 
 
@@ -212,24 +222,26 @@ def run_parity(
     import json
 
     from signalpack.atomic import atomic_write_bytes
+    from signalpack.score.bar_windows import raw_windows
     from signalpack.score.bundle import read_bundle_bytes
     from signalpack.score.features import FeatureSpec, compute_features
     from signalpack.score.io import load_ohlcv
     from signalpack.score.windows import symbol_windows
-    from signalpack.train.rundir import TEST_WINDOWS, check_run_dir, read_npy
+    from signalpack.train.rundir import TEST_BARS, TEST_WINDOWS, check_run_dir, read_npy
 
     run_dir, bundle_path = Path(run_dir), Path(bundle_path)
     meta = check_run_dir(run_dir)
     model_bytes = read_bundle_bytes(bundle_path)
     if data is None:
-        windows = read_npy(run_dir / TEST_WINDOWS)
+        windows, bars = read_npy(run_dir / TEST_WINDOWS), read_npy(run_dir / TEST_BARS)
         index = None
     else:
         spec = FeatureSpec.from_json((run_dir / "feature_spec.json").read_text(encoding="utf-8"))
         loaded = load_ohlcv(data, min_rows=spec.lookback + meta["seq_len"])
         windows, idx = symbol_windows(compute_features(loaded.frame, spec), spec.names, meta["seq_len"])
+        bars, _ = raw_windows(loaded.frame, spec.lookback, meta["seq_len"])  # the same windows, same order
         index = [{"symbol": s, "timestamp": t.isoformat()} for s, t in idx.iter_rows()]
-    report, _ = check_parity(run_dir, meta, model_bytes, windows, atol, index)
+    report, _ = check_parity(run_dir, meta, model_bytes, windows, bars, atol, index)
     if report_path is not None:
         doc = {"bundle": bundle_path.name, "data": str(data) if data else "test segment", **report.to_dict()}
         atomic_write_bytes(report_path, (json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n").encode(),

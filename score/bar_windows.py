@@ -21,7 +21,23 @@ from numpy.lib.stride_tricks import sliding_window_view
 from signalpack.score.contract import BAR_COLUMNS
 from signalpack.score.windows import window_ends
 
-__all__ = ["BAR_COLUMNS", "raw_windows"]
+__all__ = ["BAR_COLUMNS", "bar_matrix", "gather_windows", "raw_windows"]
+
+
+def bar_matrix(frame: pl.DataFrame) -> np.ndarray:
+    """The frame's bars as one C-contiguous float64 [rows, 5] array in ``BAR_COLUMNS`` order."""
+    return np.ascontiguousarray(frame.select(BAR_COLUMNS).to_numpy(), dtype=np.float64)
+
+
+def gather_windows(bars: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray:
+    """The windows of ``width`` rows of ``bars`` ([rows, 5]) ending at ``ends``: float64 [len(ends), width, 5].
+
+    Each end must be >= width - 1 and its window must lie in one symbol (``window_ends`` gives such ends).
+    """
+    if len(ends) == 0:
+        return np.zeros((0, width, bars.shape[1]), dtype=np.float64)
+    view = sliding_window_view(bars, (width, bars.shape[1]))[:, 0]  # [rows - W + 1, W, 5], no copy
+    return np.ascontiguousarray(view[np.asarray(ends) - (width - 1)])
 
 
 def raw_windows(frame: pl.DataFrame, lookback: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +54,4 @@ def raw_windows(frame: pl.DataFrame, lookback: int, seq_len: int) -> tuple[np.nd
     ends = window_ends(groups, width).astype(np.int64)
     if len(ends) == 0:
         return np.zeros((0, width, len(BAR_COLUMNS))), ends
-    bars = np.ascontiguousarray(frame.select(BAR_COLUMNS).to_numpy(), dtype=np.float64)
-    view = sliding_window_view(bars, (width, len(BAR_COLUMNS)))[:, 0]  # [rows - W + 1, W, 5], no copy
-    return np.ascontiguousarray(view[ends - (width - 1)]), ends
+    return gather_windows(bar_matrix(frame), ends, width), ends

@@ -21,6 +21,7 @@ import numpy as np
 from signalpack.errors import BundleError, VerifyMismatch, first_line
 from signalpack.schemas import SchemaError, validate
 from signalpack.score.contract import (
+    BAR_COLUMNS,
     CONFIDENCE,
     INPUT_NAME,
     MANIFEST_KEY,
@@ -31,13 +32,21 @@ from signalpack.score.contract import (
     SIGNAL,
     SUPPORTED_MANIFEST_VERSIONS,
 )
-from signalpack.score.features import FeatureSpec, check_spec
 from signalpack.score.golden import decode_arrays
 from signalpack.score.protobuf import ModelInfo, ProtobufError, scan_model
 
 __all__ = [
-    "MAX_BUNDLE_BYTES", "DEFAULT_BUNDLE", "resolve_model", "read_bundle_bytes", "open_bundle", "MAX_METADATA_BYTES", "Bundle", "load_bundle",
-    "VerifyReport", "verify_bundle", "inspect_bundle",
+    "DEFAULT_BUNDLE",
+    "MAX_BUNDLE_BYTES",
+    "MAX_METADATA_BYTES",
+    "Bundle",
+    "VerifyReport",
+    "inspect_bundle",
+    "load_bundle",
+    "open_bundle",
+    "read_bundle_bytes",
+    "resolve_model",
+    "verify_bundle",
 ]
 
 MAX_BUNDLE_BYTES = 512 * 2**20
@@ -64,15 +73,14 @@ class Bundle:
         return int(self.manifest["seq_len"])
 
     @property
+    def window_rows(self) -> int:
+        """W: the rows of raw bars one window reads (the features' look-back + seq_len), checked
+        equal to the graph's own input shape when the bundle was opened."""
+        return int(self.manifest["window_rows"])
+
+    @property
     def threshold(self) -> float:
         return float(self.manifest["confidence_threshold"])
-
-    def feature_spec(self) -> FeatureSpec:
-        """The bundle's FeatureSpec, refused if this code cannot reproduce it exactly."""
-        try:
-            return check_spec(self.manifest["feature_spec"])
-        except ValueError as exc:
-            raise BundleError(f"{self.path.name}: {exc}") from exc
 
     def golden(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         key = self.manifest["golden"]["metadata_key"]
@@ -82,11 +90,12 @@ class Bundle:
         try:
             doc = json.loads(raw)
             return decode_arrays(doc["inputs"]), decode_arrays(doc["outputs"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BundleError(f"{self.path.name}: golden vectors are unreadable ({exc})") from exc
 
-    def run(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        outs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(features, dtype=np.float32)})
+    def run(self, bars: np.ndarray) -> dict[str, np.ndarray]:
+        """All outputs for raw-bar windows, float64 [n, W, 5] (``bar_windows.gather_windows``)."""
+        outs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(bars, dtype=np.float64)})
         return dict(zip(OUTPUT_NAMES, outs, strict=True))
 
 
@@ -132,6 +141,11 @@ def parse_manifest(info: ModelInfo, name: str) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise BundleError(f"{name}: the manifest is not a JSON object")
     version = manifest.get("format_version")
+    if version == 1:
+        raise BundleError(
+            f"{name}: bundle format 1 (features computed outside the graph) is no longer scored; "
+            "re-export its run directory as format 2: signalpack export RUN_DIR --overwrite"
+        )
     if version not in SUPPORTED_MANIFEST_VERSIONS:
         raise BundleError(
             f"{name}: manifest format version {version!r} is not supported by this scorer "
@@ -192,18 +206,19 @@ def _check_graph_against_manifest(info: ModelInfo, manifest: dict[str, Any], nam
     if info.ir_version != manifest["ir_version"] or info.opsets.get("", 0) != manifest["opset"]:
         raise BundleError(f"{name}: graph IR {info.ir_version} / opset {info.opsets.get('')} differ from "
                           f"the manifest's ({manifest['ir_version']} / {manifest['opset']})")
-    if len(manifest["feature_spec"]["features"]) != manifest["n_features"]:
-        raise BundleError(f"{name}: the manifest's FeatureSpec has {len(manifest['feature_spec']['features'])} "
-                          f"features but n_features is {manifest['n_features']}")
+    declared = manifest["inputs"][INPUT_NAME]["shape"]
+    if declared[1:] != [manifest["window_rows"], len(BAR_COLUMNS)]:
+        raise BundleError(f"{name}: the manifest's input shape {declared} disagrees with its window_rows "
+                          f"{manifest['window_rows']}")
 
 
 def _check_session_against_manifest(session: Any, manifest: dict[str, Any], name: str) -> None:
     inp = session.get_inputs()[0]
     shape = list(inp.shape)
-    want = [manifest["seq_len"], manifest["n_features"]]
-    if inp.type != "tensor(float)" or len(shape) != 3 or shape[1:] != want:
+    want = [manifest["window_rows"], len(BAR_COLUMNS)]
+    if inp.type != "tensor(double)" or len(shape) != 3 or shape[1:] != want:
         raise BundleError(f"{name}: graph input {INPUT_NAME!r} is {inp.type} {shape}; the manifest says "
-                          f"float32 [batch, {want[0]}, {want[1]}]")
+                          f"float64 [batch, {want[0]}, {want[1]}]")
     outs = {o.name: o for o in session.get_outputs()}
     m = manifest["ensemble"]["members"]
     mp = list(outs[MEMBER_PROBABILITIES].shape)
@@ -244,10 +259,15 @@ class VerifyReport:
 def verify_bundle(bundle: Bundle) -> VerifyReport:
     """Rerun the golden vectors and compare (``report.raise_if_failed`` turns a miss into exit 1)."""
     inputs, expected = bundle.golden()
-    feats = inputs.get(INPUT_NAME)
-    if feats is None or feats.ndim != 3 or feats.shape[1:] != (bundle.seq_len, bundle.manifest["n_features"]):
-        raise BundleError(f"{bundle.path.name}: golden inputs do not match the manifest's window shape")
-    got = bundle.run(feats)
+    bars = inputs.get(INPUT_NAME)
+    if (bars is None or bars.dtype != np.float64 or bars.ndim != 3 or len(bars) == 0
+            or bars.shape[1:] != (bundle.window_rows, len(BAR_COLUMNS))):
+        raise BundleError(f"{bundle.path.name}: golden inputs are not float64 windows of the manifest's shape "
+                          f"[n >= 1, {bundle.window_rows}, {len(BAR_COLUMNS)}]")
+    missing = [k for k in OUTPUT_NAMES if k not in expected]
+    if missing:
+        raise BundleError(f"{bundle.path.name}: golden vectors lack the outputs {missing}")
+    got = bundle.run(bars)
     atol = float(bundle.manifest["golden"]["atol"])
     diffs = {}
     for k in (PROBABILITIES, CONFIDENCE, MEMBER_PROBABILITIES):
@@ -258,7 +278,7 @@ def verify_bundle(bundle: Bundle) -> VerifyReport:
     top2 = np.sort(expected[PROBABILITIES], axis=1)[:, -2:]
     clear = (top2[:, 1] - top2[:, 0]) > atol
     mismatches = int(((expected[SIGNAL] != got[SIGNAL]) & clear).sum())
-    return VerifyReport(atol, len(feats), diffs, mismatches)
+    return VerifyReport(atol, len(bars), diffs, mismatches)
 
 
 def inspect_bundle(bundle: Bundle) -> dict[str, Any]:

@@ -11,12 +11,35 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
-    "CLASS_NAMES", "SELL", "HOLD", "BUY", "N_CLASSES",
-    "INPUT_NAME", "OUTPUT_NAMES", "BAR_COLUMNS", "BARS_INPUT_NAME", "PROBABILITIES", "SIGNAL", "CONFIDENCE", "MEMBER_PROBABILITIES",
-    "PROB_COLUMNS", "OUTPUT_COLUMNS", "KEY_COLUMNS",
-    "MANIFEST_KEY", "GOLDEN_KEY", "MANIFEST_FORMAT_VERSION", "SUPPORTED_MANIFEST_VERSIONS",
-    "METADATA_FORMAT_VERSION", "IR_VERSION", "DEFAULT_OPSET", "MIN_OPSET", "MAX_OPSET",
-    "ATOL_FOR_VALIDATION", "MAX_ATOL",
+    "ATOL_FOR_VALIDATION",
+    "BARS_INPUT_NAME",
+    "BAR_COLUMNS",
+    "BUY",
+    "CLASS_NAMES",
+    "CONFIDENCE",
+    "DEFAULT_OPSET",
+    "FEATURES_NAME",
+    "GOLDEN_KEY",
+    "HOLD",
+    "INPUT_NAME",
+    "IR_VERSION",
+    "KEY_COLUMNS",
+    "MANIFEST_FORMAT_VERSION",
+    "MANIFEST_KEY",
+    "MAX_ATOL",
+    "MAX_OPSET",
+    "MAX_WINDOW_ROWS",
+    "MEMBER_PROBABILITIES",
+    "METADATA_FORMAT_VERSION",
+    "MIN_OPSET",
+    "N_CLASSES",
+    "OUTPUT_COLUMNS",
+    "OUTPUT_NAMES",
+    "PROBABILITIES",
+    "PROB_COLUMNS",
+    "SELL",
+    "SIGNAL",
+    "SUPPORTED_MANIFEST_VERSIONS",
 ]
 
 # --------------------------------------------------------------------------- classes
@@ -30,8 +53,12 @@ N_CLASSES: Final = len(CLASS_NAMES)
 
 # --------------------------------------------------------------------------- the graph's interface
 
-INPUT_NAME: Final = "features"
-"""The graph's only input: raw (unscaled) features, float32 [batch, seq_len, n_features]."""
+INPUT_NAME: Final = "ohlcv"
+"""The graph's only input (bundle format 2): raw bars, float64 [batch, W, 5], columns ``BAR_COLUMNS``,
+oldest row first, W = the features' look-back + seq_len rows of one symbol."""
+FEATURES_NAME: Final = "features"
+"""The graph's internal tensor that feeds the scaler: features, float32 [batch, seq_len, n_features]
+(format 1's input)."""
 PROBABILITIES: Final = "probabilities"
 SIGNAL: Final = "signal"
 CONFIDENCE: Final = "confidence"
@@ -42,8 +69,10 @@ OUTPUT_NAMES: Final = (PROBABILITIES, SIGNAL, CONFIDENCE, MEMBER_PROBABILITIES)
 
 BAR_COLUMNS: Final = ("open", "high", "low", "close", "volume")
 """Column order of a raw-bar window (last axis), the input of the in-graph features (bundle format 2)."""
-BARS_INPUT_NAME: Final = "ohlcv"
+BARS_INPUT_NAME: Final = INPUT_NAME
 """Name of the raw-bar input of an in-graph feature model: float64 [batch, lookback + seq_len, 5]."""
+MAX_WINDOW_ROWS: Final = 4096
+"""The most rows one window may read (look-back + seq_len): bounds the memory a bundle can ask for."""
 
 # --------------------------------------------------------------------------- scored output
 
@@ -57,8 +86,9 @@ OUTPUT_COLUMNS: Final = (*KEY_COLUMNS, *PROB_COLUMNS, "signal", "confidence", "a
 
 MANIFEST_KEY: Final = "signalpack.manifest"
 GOLDEN_KEY: Final = "signalpack.golden"
-MANIFEST_FORMAT_VERSION: Final = 1
-SUPPORTED_MANIFEST_VERSIONS: Final = (1,)
+MANIFEST_FORMAT_VERSION: Final = 2
+"""2: raw bars in (features inside the graph). 1: features in (computed by the scorer), no longer scored."""
+SUPPORTED_MANIFEST_VERSIONS: Final = (2,)
 METADATA_FORMAT_VERSION: Final = 1
 """Format version of a run directory's metadata.json."""
 
@@ -67,8 +97,9 @@ IR_VERSION: Final = 8
 (onnx 1.23 would otherwise stamp IR 14, which older runtimes refuse)."""
 DEFAULT_OPSET: Final = 17
 MIN_OPSET: Final = 14
-MAX_OPSET: Final = 19
-"""Default-domain opsets export supports: 19 is the newest onnxruntime 1.16 runs."""
+MAX_OPSET: Final = 17
+"""Default-domain opsets export supports: the in-graph features keep ReduceMin/ReduceMax ``axes``
+as an attribute, which opset 18 moved to an input."""
 
 # --------------------------------------------------------------------------- tolerance
 

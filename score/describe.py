@@ -23,9 +23,11 @@ def describe(d: dict[str, Any]) -> str:
         f"model id    {d['model_id']}  ({d['producer']}, created {m['created_at']}, "
         f"IR {d['ir_version']}, opset {m['opset']})",
         f"classes     {', '.join(m['classes'])}   confidence threshold {m['confidence_threshold']}",
-        f"input       features float32 [batch, {m['seq_len']}, {m['n_features']}]  "
-        f"(feature set v{m['feature_spec']['version']}, look-back {m['feature_spec']['lookback']} rows)",
-        f"features    {', '.join(f['name'] for f in m['feature_spec']['features'])}",
+        f"input       ohlcv float64 [batch, {m['window_rows']}, 5]: open, high, low, close, volume; "
+        f"{m['window_rows']} bars of one symbol, oldest first; the last bar is the one scored",
+        f"features    computed in the graph (feature set v{m['feature_spec']['version']}, look-back "
+        f"{m['feature_spec']['lookback']} + seq_len {m['seq_len']} rows): "
+        f"{', '.join(f['name'] for f in m['feature_spec']['features'])}",
         "outputs     " + ", ".join(f"{o['name']} {o['shape']}" for o in d["graph"]["outputs"]),
         f"ensemble    {ens['members']} members, weights {[round(w, 4) for w in ens['weights']]} "
         f"({ens['weight_metric']}), learning rates {ens['learning_rates']}",
@@ -44,8 +46,11 @@ def describe(d: dict[str, Any]) -> str:
     for key, pct in (("total_return", True), ("sharpe", False), ("max_drawdown", True), ("n_trades", False)):
         lines.append(f"  {key:<27}{_f(sim['strategy'][key], pct):>10}  {_f(sim['buy_and_hold'][key], pct):>8}")
     p = m["parity"]
+    fp = m["feature_parity"]
     lines.append(f"parity      passed on {p['windows']} windows at atol {p['atol']:g}; max abs diff "
                  f"{max(p['max_abs_diff'].values()):.3g}; golden vectors: {m['golden']['count']}")
+    lines.append(f"features    in-graph vs polars on {fp['windows']} windows: max rel diff {fp['max_rel']:.2g} "
+                 f"(gate atol {fp['atol']:g} + rtol {fp['rtol']:g})")
     v = m["versions"]
     lines.append("versions    " + ", ".join(f"{k} {v[k]}" for k in sorted(v)))
     lines.append("Signals are not financial advice.")

@@ -1,4 +1,4 @@
-"""Golden vectors: a few real input windows and the Keras ensemble's outputs, carried in the bundle.
+"""Golden vectors: a few real raw-bar windows and the Keras ensemble's outputs, carried in the bundle.
 
 Stored as JSON under the metadata key ``contract.GOLDEN_KEY``, each array as
 ``{"dtype", "shape", "data"}`` with ``data`` the base64 of its little-endian
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["encode_arrays", "decode_arrays", "dumps"]
+__all__ = ["decode_arrays", "dumps", "encode_arrays"]
 
-_DTYPES = {"float32": "<f4", "int64": "<i8"}
+_DTYPES = {"float64": "<f8", "float32": "<f4", "int64": "<i8"}
 
 
 def encode_arrays(arrays: dict[str, np.ndarray]) -> dict[str, Any]:

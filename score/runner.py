@@ -2,10 +2,12 @@
 
 ``score_frame`` is the core: a frame of whole or overlapped symbol histories
 and a loaded bundle in, one row of scores per row that has a full window out.
-It holds no state, so another engine can call it per partition.
+It holds no state, so another engine can call it per partition. It computes no
+features: each window of W raw bars (the bundle's ``window_rows``) goes to the
+graph as it is, and the graph computes the features itself (bundle format 2).
 
 ``score_file`` streams a file through it in chunks (``OhlcvReader`` batches),
-carrying the last ``look-back + seq_len - 1`` rows of the open symbol into the
+carrying the last ``W - 1`` rows of the open symbol into the
 next chunk, so chunked output equals whole-file output exactly while peak
 memory follows the chunk size, not the file size. Output parts are written to a
 temporary folder beside the destination and combined into one parquet file
@@ -32,6 +34,7 @@ import polars as pl
 
 from signalpack.atomic import atomic_path, clean_stale
 from signalpack.errors import DataError, OutputError
+from signalpack.score.bar_windows import bar_matrix, gather_windows
 from signalpack.score.bundle import Bundle
 from signalpack.score.contract import (
     CLASS_NAMES,
@@ -43,18 +46,24 @@ from signalpack.score.contract import (
     PROBABILITIES,
     SIGNAL,
 )
-from signalpack.score.features import FeatureSpec, compute_features
 from signalpack.score.io import (
     OhlcvReader,
     UnsortedInput,
     load_ohlcv,
     too_short_message,
 )
-from signalpack.score.windows import build_windows, window_ends
+from signalpack.score.windows import window_ends
 
 __all__ = [
-    "OUTPUT_COLUMNS", "Prepared", "prepare_frame", "infer", "score_frame", "ScoreSummary", "score_file",
-    "default_output_path", "usable_cores",
+    "OUTPUT_COLUMNS",
+    "Prepared",
+    "ScoreSummary",
+    "default_output_path",
+    "infer",
+    "prepare_frame",
+    "score_file",
+    "score_frame",
+    "usable_cores",
 ]
 
 _SIGNAL = pl.Enum(list(CLASS_NAMES))
@@ -62,32 +71,29 @@ _SIGNAL = pl.Enum(list(CLASS_NAMES))
 
 @dataclass(frozen=True)
 class Prepared:
-    """A frame made ready for inference: window-end keys, C-order float32 features, window ends."""
+    """A frame made ready for inference: window-end keys, C-order float64 bars [rows, 5], window ends."""
 
     keys: pl.DataFrame
-    x: np.ndarray
+    bars: np.ndarray
     ends: np.ndarray
 
 
-def prepare_frame(
-    frame: pl.DataFrame, spec: FeatureSpec, seq_len: int, after: tuple[str, Any] | None = None
-) -> Prepared:
-    """Features and window ends of ``frame`` (the CPU work before onnxruntime).
+def prepare_frame(frame: pl.DataFrame, window_rows: int, after: tuple[str, Any] | None = None) -> Prepared:
+    """Bars and window ends of ``frame`` (the CPU work before onnxruntime).
 
+    window_rows : W, the rows one window reads (``Bundle.window_rows``).
     after : (symbol, timestamp) of the last row already scored: windows of that
         symbol ending at or before it are left out (a chunk's carried overlap).
     """
-    feats = compute_features(frame, spec)
-    ends = window_ends(feats.get_column("symbol").rle_id().to_numpy(), seq_len)
-    keys = feats.select("symbol", "timestamp")[ends]
+    ends = window_ends(frame.get_column("symbol").rle_id().to_numpy(), window_rows)
+    keys = frame.select("symbol", "timestamp")[ends]
     if after is not None and len(ends):
         sym, ts = after
         keep = ((keys.get_column("symbol") != sym) | (keys.get_column("timestamp") > ts)).to_numpy()
         ends, keys = ends[keep], keys.filter(pl.Series(keep))
     # C order once here: polars hands back column-major arrays, and windowing a
     # column-major matrix would copy the whole chunk for every batch.
-    x = np.ascontiguousarray(feats.select(pl.col(spec.names).cast(pl.Float32)).to_numpy())
-    return Prepared(keys, x, ends)
+    return Prepared(keys, bar_matrix(frame), ends)
 
 
 def infer(
@@ -101,7 +107,7 @@ def infer(
         (the feature thread) slows inference in proportion rather than stalling it.
         Each batch lands in its own rows, so the result does not depend on the pool.
     """
-    seq_len = bundle.seq_len
+    width = bundle.window_rows
     ends = prepared.ends
     n = len(ends)
     probs = np.empty((n, N_CLASSES), dtype=np.float32)
@@ -112,7 +118,7 @@ def infer(
         stop = min(start + batch_size, n)
         out = bundle.session.run(
             [PROBABILITIES, SIGNAL, CONFIDENCE],
-            {INPUT_NAME: build_windows(prepared.x, ends[start:stop], seq_len)},
+            {INPUT_NAME: gather_windows(prepared.bars, ends[start:stop], width)},
         )
         probs[start:stop], signal[start:stop], conf[start:stop] = out
 
@@ -132,18 +138,15 @@ def infer(
     )
 
 
-def score_frame(
-    frame: pl.DataFrame, bundle: Bundle, spec: FeatureSpec | None = None, batch_size: int = 512
-) -> pl.DataFrame:
-    """Scores for every row of ``frame`` that has a full window (look-back + seq_len rows of its symbol).
+def score_frame(frame: pl.DataFrame, bundle: Bundle, batch_size: int = 512) -> pl.DataFrame:
+    """Scores for every row of ``frame`` that has a full window (``bundle.window_rows`` rows of its symbol).
 
     The pure scoring core. frame : checked, (symbol, timestamp)-sorted OHLCV rows
     (``score.io``), whole symbol histories or chunks of them with their
     preceding rows. Returns columns ``OUTPUT_COLUMNS`` (symbol always present),
     in frame order.
     """
-    spec = spec or bundle.feature_spec()
-    return infer(prepare_frame(frame, spec, bundle.seq_len), bundle, batch_size)
+    return infer(prepare_frame(frame, bundle.window_rows), bundle, batch_size)
 
 
 @dataclass
@@ -223,11 +226,9 @@ def _sorted_chunks(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFram
         yield frame.slice(start, chunk_rows)
 
 
-def _prepared(
-    chunks: Iterator[pl.DataFrame], spec: FeatureSpec, seq_len: int
-) -> Iterator[tuple[pl.DataFrame, Prepared]]:
+def _prepared(chunks: Iterator[pl.DataFrame], window_rows: int) -> Iterator[tuple[pl.DataFrame, Prepared]]:
     """Each chunk with its preparation, carrying the overlap of the symbol it continues."""
-    overlap = spec.lookback + seq_len - 1
+    overlap = window_rows - 1
     carry: pl.DataFrame | None = None
     for chunk in chunks:
         if carry is None:
@@ -235,7 +236,7 @@ def _prepared(
         else:
             frame = pl.concat([carry, chunk], rechunk=True)
             after = (carry.get_column("symbol")[-1], carry.get_column("timestamp")[-1])
-        yield chunk, prepare_frame(frame, spec, seq_len, after)
+        yield chunk, prepare_frame(frame, window_rows, after)
         last_sym = frame.get_column("symbol")[-1]
         carry = frame.filter(pl.col("symbol") == last_sym).tail(overlap)
 
@@ -283,7 +284,7 @@ def _prefetch(items: Iterator[Any]) -> Iterator[Any]:
 
 
 def _stream(
-    chunks: Iterator[pl.DataFrame], bundle: Bundle, spec: FeatureSpec, batch_size: int,
+    chunks: Iterator[pl.DataFrame], bundle: Bundle, batch_size: int,
     parts: Path, summary: ScoreSummary, has_symbol: Callable[[], bool],
     progress: Callable[[int], None] | None, pool: ThreadPoolExecutor | None,
 ) -> list[Path]:
@@ -311,7 +312,7 @@ def _stream(
     # one chunk in writing at a time, in order; its exception surfaces at the next .result()
     with ThreadPoolExecutor(1, thread_name_prefix="signalpack-write") as writer:
         pending: Future[None] | None = None
-        for chunk, prepared in _prefetch(_prepared(chunks, spec, bundle.seq_len)):
+        for chunk, prepared in _prefetch(_prepared(chunks, bundle.window_rows)):
             scores = infer(prepared, bundle, batch_size, pool)
             if pending is not None:
                 pending.result()
@@ -341,8 +342,7 @@ def score_file(
     started = time.monotonic()
     input_path = Path(input_path)
     out = Path(output) if output is not None else default_output_path(input_path)
-    spec = bundle.feature_spec()
-    min_rows = spec.lookback + bundle.seq_len
+    min_rows = bundle.window_rows
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
     reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
@@ -352,7 +352,7 @@ def score_file(
         parts.mkdir()
         try:
             try:
-                files = _stream(_chunks(reader, chunk_rows), bundle, spec, batch_size, parts, summary,
+                files = _stream(_chunks(reader, chunk_rows), bundle, batch_size, parts, summary,
                                 lambda: reader.has_symbol, progress, pool)
             except UnsortedInput:
                 # not in (symbol, timestamp) order: sort in memory (memory grows with the file)
@@ -360,7 +360,7 @@ def score_file(
                 parts.mkdir()
                 summary = ScoreSummary(str(input_path), str(out), bundle.model_id, sorted_in_memory=True)
                 data = load_ohlcv(input_path)
-                files = _stream(_sorted_chunks(data.frame, chunk_rows), bundle, spec, batch_size, parts,
+                files = _stream(_sorted_chunks(data.frame, chunk_rows), bundle, batch_size, parts,
                                 summary, lambda: data.has_symbol, progress, pool)
             if not summary.rows_scored:
                 longest = max(summary.warmup_skipped.values(), default=0)

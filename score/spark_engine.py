@@ -97,16 +97,15 @@ def score_arrow_group(table: Any, file_name: str, sha256: str, input_name: str, 
 
     try:
         bundle = _worker_bundle(file_name, sha256, threads)
-        spec = bundle.feature_spec()
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         if not has_symbol:
             frame = frame.drop("symbol")  # clean_ohlcv marks a file without symbols itself
-        if frame.height < spec.lookback + bundle.seq_len:
+        if frame.height < bundle.window_rows:
             scores = None
         else:
             data = clean_ohlcv(frame, Path(input_name))
-            scores = score_frame(data.frame, bundle, spec, batch_size).with_columns(pl.col("signal").cast(pl.String))
+            scores = score_frame(data.frame, bundle, batch_size).with_columns(pl.col("signal").cast(pl.String))
     except SignalpackError as exc:
         raise RuntimeError(f"{_MARK}{exc}{_MARK}") from None
     schema = _arrow_schema()
@@ -152,8 +151,7 @@ def score_spark(
     from signalpack.score.bundle import load_bundle
 
     started = time.monotonic()
-    bundle = load_bundle(bundle_path)
-    bundle.feature_spec()  # refuse an unknown feature set on the driver, before any job starts
+    bundle = load_bundle(bundle_path)  # a bad bundle is refused on the driver, before any job starts
     is_uri = "://" in output
     if not is_uri:
         check_destination(Path(output), overwrite, folder=True)

@@ -93,10 +93,17 @@ def export(
     from signalpack.export.exporter import export_run
 
     result = export_run(run_dir, out, opset=opset, atol=atol, overwrite=overwrite)
+    fr = result.feature_report
+    if fr is not None:
+        typer.echo(f"feature parity (in-graph vs polars, {fr.windows} windows, atol {fr.atol:g} + rtol {fr.rtol:g}):")
+        for line in fr.lines():
+            typer.echo(f"  {line}")
+    typer.echo("model parity (raw bars → bundle vs polars features → Keras):")
     for line in result.report.lines():
         typer.echo(line)
     typer.echo(f"bundle: {result.bundle}  {result.size:,} bytes  sha256 {result.sha256}  ({result.seconds} s)")
     typer.echo(f"parity report: {result.report_path}")
+    typer.echo(f"ONNX test data: {result.test_data}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from signalpack.errors import DataError
+from signalpack.score.bar_windows import bar_matrix, gather_windows
 from signalpack.score.contract import CLASS_NAMES, N_CLASSES
 from signalpack.score.features import FeatureSpec, compute_features
 from signalpack.score.windows import build_windows, window_ends
@@ -20,7 +21,7 @@ from signalpack.train.labels import add_labels
 from signalpack.train.scaler import Scaler, fit_scaler
 from signalpack.train.split import SEGMENTS, Cuts, assign_segments, cut_dates
 
-__all__ = ["Dataset", "labelled_features", "build_dataset", "class_weights"]
+__all__ = ["Dataset", "bar_windows_at", "build_dataset", "class_weights", "labelled_features"]
 
 
 @dataclass
@@ -119,3 +120,24 @@ def class_weights(y_train: np.ndarray) -> dict[int, float]:
         )
     w = compute_class_weight("balanced", classes=np.arange(N_CLASSES), y=y_train)
     return {i: float(v) for i, v in enumerate(w)}
+
+
+def bar_windows_at(raw: pl.DataFrame, keys: pl.DataFrame, width: int) -> np.ndarray:
+    """The raw-bar windows (float64 [n, width, 5]) ending at the rows of ``raw`` named by ``keys``.
+
+    raw : the checked, sorted OHLCV frame training read (warm-up rows included).
+    keys : (symbol, timestamp) of each window's last bar, e.g. the test windows' ends: what a
+        format-2 bundle reads for the window the members saw as features.
+    """
+    rows = keys.select("symbol", "timestamp").join(
+        raw.select("symbol", "timestamp").with_row_index("__row"), on=["symbol", "timestamp"],
+        how="left", maintain_order="left",
+    ).get_column("__row")
+    if rows.null_count():
+        raise DataError("internal: a window's last bar is not in the data frame")
+    ends = rows.to_numpy().astype(np.int64)
+    symbols = raw.get_column("symbol").to_numpy()
+    first = ends - (width - 1)
+    if (first < 0).any() or (symbols[np.maximum(first, 0)] != symbols[ends]).any():
+        raise DataError(f"internal: a window of {width} bars would cross a symbol's start")
+    return gather_windows(bar_matrix(raw), ends, width)

@@ -31,6 +31,7 @@ from signalpack.train import rundir
 from signalpack.train.config import TrainConfig
 from signalpack.train.dataset import (
     Dataset,
+    bar_windows_at,
     build_dataset,
     class_weights,
     labelled_features,
@@ -45,7 +46,7 @@ from signalpack.train.ensemble import (
 )
 from signalpack.train.split import Cuts, walk_forward_cuts
 
-__all__ = ["default_data_path", "train_run", "RunResult", "PREDICTION_COLUMNS", "WALK_FORWARD_FIGURES"]
+__all__ = ["PREDICTION_COLUMNS", "WALK_FORWARD_FIGURES", "RunResult", "default_data_path", "train_run"]
 
 PREDICTION_COLUMNS = (
     "symbol", "timestamp", "label", "prob_sell", "prob_hold", "prob_buy", "signal", "confidence", "close",
@@ -230,6 +231,8 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     for i, m in enumerate(ev.members):
         m.model.save(tmp / rundir.member_file(i))
     rundir.write_npy(tmp / rundir.TEST_WINDOWS, build_windows(ds.x_raw, ds.test_ends, seq_len))
+    rundir.write_npy(tmp / rundir.TEST_BARS, bar_windows_at(data.frame, ds.frame[ds.test_ends],
+                                                            spec.lookback + seq_len))
     rundir.write_json(tmp / "scaler.json", ds.scaler.to_dict())
     rundir.write_json(tmp / "feature_spec.json", spec.to_dict())
     rundir.write_json(tmp / "config.json", cfg.to_dict())

@@ -7,7 +7,9 @@
     metadata.json      data fingerprint, segments, class and ensemble weights,
                        metrics beside baselines, simulation, library versions
     test_windows.npy   the raw (unscaled) float32 test windows, in predictions.csv order:
-                       what export's parity gate and golden vectors run on (plain .npy, no pickle)
+                       what the members saw, the Keras side of export's parity gate (plain .npy, no pickle)
+    test_bars.npy      the same windows as raw bars, float64 [n, look-back + seq_len, 5] (open, high,
+                       low, close, volume, oldest first): what the bundle reads, its parity and golden inputs
     predictions.csv    per test window: symbol, timestamp, label, probabilities, signal, confidence, close
     trades.csv, equity.csv   the trading simulation on the test segment
     random_returns.csv the random-signal baseline's Monte Carlo runs (total return per run)
@@ -39,14 +41,27 @@ from signalpack.train.dataset import Dataset
 from signalpack.train.ensemble import WEIGHT_METRIC, MemberResult
 
 __all__ = [
-    "REQUIRED_FILES", "TEST_WINDOWS", "member_file", "write_json",
-    "write_csv", "write_npy", "read_npy",
-    "history_frame", "iso", "segment_summary", "build_metadata", "file_sha256", "check_run_dir", "library_versions",
+    "REQUIRED_FILES",
+    "TEST_BARS",
+    "TEST_WINDOWS",
+    "build_metadata",
+    "check_run_dir",
+    "file_sha256",
+    "history_frame",
+    "iso",
+    "library_versions",
+    "member_file",
+    "read_npy",
+    "segment_summary",
+    "write_csv",
+    "write_json",
+    "write_npy",
 ]
 
 
 TEST_WINDOWS = "test_windows.npy"
-REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json", TEST_WINDOWS)
+TEST_BARS = "test_bars.npy"
+REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json", TEST_WINDOWS, TEST_BARS)
 
 
 def member_file(i: int) -> str:
@@ -125,7 +140,7 @@ def segment_summary(ds: Dataset) -> dict[str, Any]:
             "end": iso(seg.get_column("timestamp").max()),
             "rows": seg.height,
             "labelled_rows": int(seg.get_column("is_sample").sum()),
-            "windows": int(len(samples)),
+            "windows": len(samples),
             "class_counts": {c: int((lab == i).sum()) for i, c in enumerate(CLASS_NAMES)},
             "last_label_end": iso(label_end.gather(samples).max()) if len(samples) else None,
         }
@@ -193,6 +208,9 @@ def check_run_dir(path: Path) -> dict[str, Any]:
         raise RunDirError(f"{path}: not a run directory (no such folder)")
     for name in REQUIRED_FILES:
         if not (path / name).is_file():
+            if name == TEST_BARS and (path / TEST_WINDOWS).is_file():
+                raise RunDirError(f"{path}: missing {TEST_BARS}: the run predates bundle format 2 (raw bars in); "
+                                  "train it again with signalpack train")
             raise RunDirError(f"{path}: missing {name}; is this a complete run directory?")
     try:
         meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
