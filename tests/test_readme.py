@@ -1,5 +1,6 @@
-"""The README keeps its promises: the receive-a-bundle snippet runs as printed, the two
-fresh-machine commands are there (and CI runs the test one), and every relative link resolves."""
+"""The README keeps its promises: the receive-a-bundle snippet runs as printed (golden check, and
+scoring a CSV exactly like `score run`), the two fresh-machine commands are there (and CI runs
+the test one), and every relative link resolves."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 from signalpack.score.bundle import DEFAULT_BUNDLE
+from tests.conftest import GOOG
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -36,10 +38,27 @@ def _snippet() -> str:
     return "\n".join(lines[i + 1:end]) + "\n"
 
 
-def _run(script: Path, bundle: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(script: Path, *args: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8"}
-    return subprocess.run([sys.executable, str(script), str(bundle)], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=120)
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          check=False, env=env, cwd=cwd, timeout=120)
+
+
+def _write_snippet(tmp_path: Path) -> Path:
+    script = tmp_path / "check_bundle.py"
+    script.write_text(_snippet(), encoding="utf-8")
+    return script
+
+
+def score_run(bundle: Path, data: Path, out: Path):
+    """The reference: `score run DATA --model BUNDLE -o OUT`, read back as a polars frame."""
+    import polars as pl
+
+    r = subprocess.run([sys.executable, "-c", "from signalpack.score.cli import main; main()", "run", str(data),
+                        "--model", str(bundle), "-o", str(out)], check=False, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    return pl.read_parquet(out)
 
 
 def test_receive_a_bundle_snippet_runs_verbatim(tmp_path):
@@ -57,12 +76,13 @@ def test_receive_a_bundle_snippet_runs_verbatim(tmp_path):
     foreign = {r for r in roots if r not in sys.stdlib_module_names and r not in {"numpy", "onnxruntime"}}
     assert not foreign, f"the snippet imports more than numpy, onnxruntime and the standard library: {foreign}"
 
-    script = tmp_path / "check_bundle.py"
-    script.write_text(code, encoding="utf-8")
+    script = _write_snippet(tmp_path)
 
-    r = _run(script, DEFAULT_BUNDLE, tmp_path)
+    # the shipped bundle, golden check only (no CSV argument)
+    r = _run(script, DEFAULT_BUNDLE, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout
+    assert len(r.stdout.splitlines()) == 1, "without a CSV the snippet only checks the golden vectors"
 
     # A copy whose golden outputs no longer match the graph: the snippet must fail on it.
     onnx = pytest.importorskip("onnx")
@@ -79,9 +99,40 @@ def test_receive_a_bundle_snippet_runs_verbatim(tmp_path):
     corrupt = tmp_path / "corrupt.onnx"
     onnx.save(model, str(corrupt))
 
-    r = _run(script, corrupt, tmp_path)
+    r = _run(script, corrupt, GOOG, cwd=tmp_path)
     assert r.returncode != 0, r.stdout
     assert "OK" not in r.stdout
+    assert "FAIL: probabilities" in r.stderr
+    assert r.stdout.strip() == "", "signals printed from a bundle that failed its golden check"
+
+
+@pytest.mark.parametrize("which", ["shipped", "tiny_export"])
+def test_receive_a_bundle_snippet_scores_a_csv_like_score_run(which, request, tmp_path):
+    """The snippet, verbatim, on real daily bars with the shipped bundle and a freshly exported one:
+    same bars scored, same signals, probabilities within 1e-5 of `score run` on the same file."""
+    bundle = DEFAULT_BUNDLE if which == "shipped" else request.getfixturevalue("tiny_export").bundle
+    script = _write_snippet(tmp_path)
+    r = _run(script, bundle, GOOG, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    first, *lines = r.stdout.splitlines()
+    assert first.startswith("OK: 4 outputs reproduce the golden vectors")
+    rows = [line.split() for line in lines]
+    assert rows and all(len(row) == 5 for row in rows), lines[:3]
+
+    ref = score_run(bundle, GOOG, tmp_path / "ref.parquet")
+    w = json.loads(_manifest_text(bundle))["window_rows"]
+    n_bars = len(GOOG.read_text(encoding="utf-8").splitlines()) - 1
+    assert ref.height == len(rows) == n_bars - (w - 1)  # warm-up: the first W-1 bars
+    assert [row[0] for row in rows] == [t.strftime("%Y-%m-%d") for t in ref["timestamp"]]
+    assert [row[1] for row in rows] == [str(s) for s in ref["signal"]]
+    got = np.array([[float(x) for x in row[2:]] for row in rows])
+    want = ref.select("prob_sell", "prob_hold", "prob_buy").to_numpy().astype(np.float64)
+    assert float(np.abs(got - want).max()) <= 1e-5
+
+
+def _manifest_text(bundle: Path) -> str:
+    onnx = pytest.importorskip("onnx")
+    return {p.key: p.value for p in onnx.load(str(bundle)).metadata_props}["signalpack.manifest"]
 
 
 def test_readme_has_the_two_fresh_machine_commands_and_fits():

@@ -42,10 +42,18 @@ def test_graph_is_one_fused_lstm_per_member_and_portable(tiny_export):
     ops = [n.op_type for n in m.graph.node]
     assert ops.count("LSTM") == 3
     assert not {"Loop", "Scan", "If"} & set(ops) and not any(op.startswith("Cudnn") for op in ops)
-    assert ops[:2] == ["Sub", "Div"]  # the scaler, in skl2onnx's broadcastable form
+    assert all(n.domain in ("", "ai.onnx") for n in m.graph.node)  # default domain only, no contrib ops
+    names = [n.name for n in m.graph.node]
+    cast = names.index("feat/cast_float32")  # the features (float64) end in one Cast to float32 ...
+    assert all(x.startswith("feat/") for x in names[: cast + 1])
+    assert not any(x.startswith("feat/") for x in names[cast + 1:])
+    assert ops[cast + 1: cast + 3] == ["Sub", "Div"]  # ... into the scaler, in skl2onnx's broadcastable form
     assert m.ir_version == IR_VERSION <= 9
     assert {o.domain: o.version for o in m.opset_import} == {"": 17}
-    assert [i.name for i in m.graph.input] == ["features"]
+    assert [i.name for i in m.graph.input] == ["ohlcv"]
+    dims = m.graph.input[0].type.tensor_type
+    assert dims.elem_type == onnx.TensorProto.DOUBLE
+    assert [d.dim_param or d.dim_value for d in dims.shape.dim] == ["batch", 59, 5]
     assert [o.name for o in m.graph.output] == ["probabilities", "signal", "confidence", "member_probabilities"]
     assert m.producer_name == "signalpack" and m.doc_string and m.model_version > 0
     assert tiny_export.size < 2 * 2**20

@@ -99,8 +99,11 @@ BAD_BUNDLES = {
                     "no signalpack manifest"),
     "future_format": (lambda s, d: rewrite_manifest(s, d, lambda x: x.update(format_version=99)),
                       "manifest format version 99 is not supported"),
-    "feature_count": (lambda s, d: rewrite_manifest(s, d, lambda x: x.update(n_features=7)),
-                      "n_features is 7"),
+    "window_rows": (lambda s, d: rewrite_manifest(s, d, lambda x: x.update(window_rows=7)),
+                    "disagrees with its window_rows 7"),
+    "input_shape": (lambda s, d: rewrite_manifest(
+        s, d, lambda x: x.update(window_rows=58, inputs={"ohlcv": {**x["inputs"]["ohlcv"], "shape": ["batch", 58, 5]}})),
+        "the manifest says float64 [batch, 58, 5]"),
     "bad_schema": (lambda s, d: rewrite_manifest(s, d, lambda x: x.pop("scaler")),
                    "missing required key 'scaler'"),
 }
@@ -141,7 +144,7 @@ def test_protobuf_scan_agrees_with_onnx(tiny_export):
     assert info.opsets == {o.domain: o.version for o in m.opset_import}
     assert info.metadata == {p.key: p.value for p in m.metadata_props}
     assert info.op_types == [n.op_type for n in m.graph.node]
-    assert info.inputs == ["features"] and info.external_tensors == 0
+    assert info.inputs == ["ohlcv"] and info.external_tensors == 0
     assert info.producer_name == m.producer_name and info.model_version == m.model_version
 
 
@@ -151,4 +154,5 @@ def test_verify_report_values(tiny_export):
     assert report.passed and report.count == 32
     assert max(report.max_abs_diff.values()) < 1e-5
     feats, expected = b.golden()
-    np.testing.assert_allclose(b.run(feats["features"])["probabilities"], expected["probabilities"], atol=1e-5)
+    assert feats["ohlcv"].dtype == np.float64 and feats["ohlcv"].shape == (32, b.window_rows, 5)
+    np.testing.assert_allclose(b.run(feats["ohlcv"])["probabilities"], expected["probabilities"], atol=1e-5)

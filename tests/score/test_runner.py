@@ -175,8 +175,9 @@ def test_default_output_path(tmp_path):
 
 def test_default_bundle_is_current_and_verifies():
     b = load_bundle(DEFAULT_BUNDLE)
-    assert b.feature_spec() == default_feature_spec()
+    assert b.manifest["format_version"] == 2
     assert b.manifest["feature_spec"] == default_feature_spec().to_dict()
+    assert b.window_rows == default_feature_spec().lookback + b.seq_len
     assert verify_bundle(b).passed
     assert b.manifest["training_data"]["file"] == "sp500_daily.csv.gz"
 
@@ -213,15 +214,26 @@ def test_cli_model_from_environment(tmp_path, tiny_export):
     assert pl.read_parquet(tmp_path / "goog.signals.parquet")["model_id"][0] == tiny_export.sha256[:12]
 
 
-def test_bundle_with_unknown_feature_set_is_refused(tiny_export, tmp_path):
-    bad = rewrite_manifest(tiny_export.bundle, tmp_path / "future.onnx",
-                           lambda m: m["feature_spec"].update(version="99"))
+def _swap_two_features(m):
+    feats = m["feature_spec"]["features"]
+    feats[0], feats[5] = feats[5], feats[0]
+    m["feature_spec"]["version"] = "99"
+
+
+def test_feature_spec_in_the_manifest_is_documentation_only(tiny_export, tmp_path):
+    """Format 1 computed features from the manifest's FeatureSpec, so swapping two entries changed 1 in 4
+    GOOG signals unnoticed. Format 2 computes them in the graph: the same edit changes no output value."""
+    edited = rewrite_manifest(tiny_export.bundle, tmp_path / "swapped.onnx", _swap_two_features)
     src = tmp_path / "goog.csv"
     src.write_bytes(GOOG.read_bytes())
-    r = _score_cli("run", str(src), "--model", str(bad))
-    assert r.returncode == 2
-    assert "feature set version 99" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "goog.signals.parquet").exists()
+    outs = {}
+    for name, model in (("original", tiny_export.bundle), ("swapped", edited)):
+        r = _score_cli("run", str(src), "--model", str(model), "-o", str(tmp_path / f"{name}.parquet"))
+        assert r.returncode == 0, r.stderr
+        outs[name] = pl.read_parquet(tmp_path / f"{name}.parquet").drop("model_id")
+    assert outs["original"].height == 2090
+    assert outs["swapped"].equals(outs["original"])  # bit for bit, signals included
+    assert _score_cli("verify", str(edited)).returncode == 0
 
 
 @pytest.mark.parametrize(
