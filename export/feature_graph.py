@@ -49,7 +49,7 @@ import numpy as np
 
 from signalpack.errors import ExportError
 from signalpack.score.contract import BAR_COLUMNS, BARS_INPUT_NAME, IR_VERSION, MIN_OPSET
-from signalpack.score.features import FeatureDef, FeatureSpec
+from signalpack.score.features import FLAT_RTOL, FeatureDef, FeatureSpec
 
 __all__ = [
     "FEATURE_GRAPH_INPUT",
@@ -359,8 +359,15 @@ def _minus_one(c: _Compiler, num: str, den: str) -> str:
     return c.f("Sub", c.f("Div", num, den), c.const(1.0))
 
 
+def _spread(c: _Compiler, s: str, n: int) -> str:
+    """compute_features' ``spread``: the std, or 0 where it is at most FLAT_RTOL x |mean| (a flat window)."""
+    std = c.stat("std", s, n)
+    floor = c.f("Mul", c.f("Abs", c.stat("mean", s, n)), c.const(FLAT_RTOL))
+    return c.f("Where", c.f("Greater", std, floor), std, c.const(0.0))
+
+
 def _bollinger(c: _Compiler, n: int, k: float) -> str:
-    den = c.f("Mul", c.const(float(k)), c.stat("std", "close", n))
+    den = c.f("Mul", c.const(float(k)), _spread(c, "close", n))
     return c.safe_div(c.f("Sub", c.at("close"), c.stat("mean", "close", n)), den, 0.0)
 
 
@@ -393,7 +400,7 @@ _KINDS: dict[str, Callable[..., str]] = {
     "upper_shadow": lambda c: _shadow(c, upper=True),
     "lower_shadow": lambda c: _shadow(c, upper=False),
     "volume_zscore": lambda c, n: c.safe_div(
-        c.f("Sub", c.at("logv"), c.stat("mean", "logv", n)), c.stat("std", "logv", n), 0.0),
+        c.f("Sub", c.at("logv"), c.stat("mean", "logv", n)), _spread(c, "logv", n), 0.0),
     "rsi": _rsi,
     "bollinger_position": _bollinger,
     "atr": lambda c, n: c.f("Div", c.stat("mean", "tr", n), c.at("close")),

@@ -6,11 +6,11 @@ the polars features of the same rows. The report gives, per feature, the largest
 absolute and relative differences, and fails every feature with a value outside
 ``|graph - polars| <= FEATURE_ATOL + FEATURE_RTOL * |polars|`` (NaN or inf fails).
 
-Known divergence: a window whose values are all equal but whose mean is not
-exact in floating point (e.g. volume 1 for 5 bars, a close of 1.1 for 20 bars)
-has a standard deviation of rounding noise, and ``compute_features`` divides by
-it (volume_z_5 = -0.894 where the true value is 0/0): the graph's noise differs,
-so the gate fails there. Zero volume and exactly representable flat prices are exact.
+Flat windows: the standard deviation of equal values whose mean is not exact in
+floating point (volume 1 for 5 bars, a close of 1.1 for 20 bars) is rounding
+noise, different on each side. Both sides treat a std at most
+``features.FLAT_RTOL`` x |mean| as 0 where it divides (volume z-scores,
+Bollinger position), so such windows give exactly 0 on both (feature set 2).
 """
 
 from __future__ import annotations

@@ -49,7 +49,14 @@ __all__ = [
     "FEATURE_KINDS",
 ]
 
-FEATURE_SET_VERSION = "1"
+FEATURE_SET_VERSION = "2"
+"""2: a standard deviation used as a divisor is 0 over a flat window (``FLAT_RTOL``). 1 divided by its
+rounding noise there (volume 1 on 5 bars gave volume_z_5 = -0.894 instead of 0)."""
+FLAT_RTOL = 1e-12
+"""A window whose sample std is at most FLAT_RTOL x |its mean| is flat: the std of equal values whose mean
+is not exact in floating point is rounding noise (~1e-16 relative), and dividing by it gives an
+arbitrary number. Real prices move by a tick (~1e-5 relative) and integer volumes by 1 in 1e9 (~1e-11 of
+ln(1 + v)), so no real spread comes near. The in-graph features apply the same rule."""
 """Bumped whenever any feature's formula changes; bundles record the version they need."""
 
 
@@ -117,6 +124,11 @@ class _Plan:
             self.stages[2][name] = (reduce(add, ((x.shift(i) - m) ** 2 for i in range(n))) / (n - 1)).sqrt()
         return pl.col(name)
 
+    def spread(self, col: str, n: int) -> pl.Expr:
+        """``std`` where the window is not flat (``FLAT_RTOL``), else exactly 0: a divisor for z-scores."""
+        std = self.std(col, n)
+        return pl.when(std > FLAT_RTOL * self.mean(col, n).abs()).then(std).otherwise(pl.lit(0.0))
+
 
 # --------------------------------------------------------------------------- kinds
 # Each kind: (expression builder over a plan, look-back function, description).
@@ -164,7 +176,7 @@ def _lower_shadow(p: _Plan) -> pl.Expr:
 
 
 def _volume_zscore(p: _Plan, n: int) -> pl.Expr:
-    return _safe_div(p.base("logv") - p.mean("logv", n), p.std("logv", n), 0.0)
+    return _safe_div(p.base("logv") - p.mean("logv", n), p.spread("logv", n), 0.0)
 
 
 def _rsi(p: _Plan, n: int) -> pl.Expr:
@@ -174,7 +186,7 @@ def _rsi(p: _Plan, n: int) -> pl.Expr:
 
 
 def _bollinger_position(p: _Plan, n: int, k: float) -> pl.Expr:
-    return _safe_div(_C - p.mean("close", n), k * p.std("close", n), 0.0)
+    return _safe_div(_C - p.mean("close", n), k * p.spread("close", n), 0.0)
 
 
 def _atr(p: _Plan, n: int) -> pl.Expr:

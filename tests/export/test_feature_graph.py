@@ -152,6 +152,28 @@ def test_zero_volume_and_flat_bars_stay_finite_and_match(model, frames):
         assert (ref[col] == default).any(), col
 
 
+def test_flat_windows_with_inexact_means_give_exactly_zero_on_both_sides(model, frames):
+    """Volume 1 (ln 2) and a close of 1.1 for 30 bars: their means are not exact in floating point, so the
+    std is rounding noise. Feature set 1 divided by it (volume_z_5 = -0.894); both sides now give 0."""
+    frame = frames["eurusd"].head(400)
+    flat = pl.Series((np.arange(frame.height) >= 200) & (np.arange(frame.height) < 230))
+    frame = frame.with_columns(
+        [pl.when(flat).then(1.1).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")]
+        + [pl.when(flat).then(1.0).otherwise(pl.col("volume")).alias("volume")]
+    )
+    report = feature_parity(model, frame, SPEC, SEQ)
+    _check(report)
+    ref = compute_features(frame.with_row_index("row"), SPEC).filter(pl.col("row").is_between(225, 229))
+    assert ref.height == 5
+    for col in ("volume_z_5", "volume_z_20", "bb_pos_20"):
+        assert (ref[col] == 0.0).all(), (col, ref[col].to_list())
+    windows, ends = raw_windows(frame, SPEC.lookback, SEQ)
+    got = graph_features(model, windows[(ends >= 229 - SEQ + 1) & (ends <= 229)])
+    last = got[-1, -5:]  # the window ending at row 229: its last 5 steps are rows 225..229
+    for col in ("volume_z_5", "bb_pos_20"):
+        assert (last[:, SPEC.names.index(col)] == 0.0).all(), col
+
+
 def test_multi_symbol_frame(model, frames, tmp_path):
     goog = frames["goog"].with_columns(symbol=pl.lit("GOOG"))
     fx = frames["eurusd"].head(800).with_columns(symbol=pl.lit("EURUSD"))
