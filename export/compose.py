@@ -98,7 +98,6 @@ def compose(
     """The bundle graph (without metadata); see the module docstring."""
     from onnx import TensorProto, helper, numpy_helper
 
-    n_features = spec.n_features
     nodes, inits = feature_nodes(spec, seq_len, INPUT_NAME, FEATURES_F64, prefix="feat/")
     nodes.append(helper.make_node("Cast", [FEATURES_F64], [FEATURES_NAME], name="feat/cast_float32",
                                   to=TensorProto.FLOAT))

@@ -99,3 +99,12 @@ def test_score_cli_starts_without_training_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_scorer_computes_no_features():
+    """Bundle format 2: the graph computes the features, so no scorer module but the shared reference
+    implementation itself imports it (``score/features.py`` stays, for training and export's gates)."""
+    users = sorted({f for f, _, mod in _imports("score") if mod == "signalpack.score.features"})
+    assert users == []
+    src = (ROOT / "score" / "runner.py").read_text(encoding="utf-8")
+    assert "compute_features" not in src and "feature_spec" not in src

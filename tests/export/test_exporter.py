@@ -17,7 +17,7 @@ from signalpack.export.parity import run_parity
 from signalpack.schemas import load_schema, validate
 from signalpack.score.contract import IR_VERSION, MANIFEST_KEY
 from signalpack.train.rundir import TEST_WINDOWS
-from tests.conftest import GOOG
+from tests.conftest import EURUSD, GOOG
 
 
 def _model(path):
@@ -89,6 +89,46 @@ def test_golden_selection_covers_every_predicted_class():
     assert set(signal[g].tolist()) == {0, 1, 2} and (signal[g] == 0).sum() == 3
     np.testing.assert_array_equal(g, select_golden(signal, 32))
     assert len(select_golden(np.array([1, 1, 2]), 32)) == 3
+
+
+@pytest.mark.parametrize("data", [GOOG, EURUSD], ids=["goog_daily", "eurusd_hourly"])
+def test_model_parity_from_raw_bars_on_real_data(tiny_run, tiny_export, data):
+    """Every window of a real file: raw bars through the bundle against Keras on polars features."""
+    report = run_parity(tiny_run.run_dir, tiny_export.bundle, data=data)
+    assert report.passed and report.n_windows == pl.read_csv(data).height - 58
+    assert report.max_abs_diff <= 1e-5 and report.label_disagreements_beyond_tie == 0
+
+
+def test_feature_gate_is_recorded(tiny_export):
+    manifest = json.loads({p.key: p.value for p in _model(tiny_export.bundle).metadata_props}[MANIFEST_KEY])
+    fp = manifest["feature_parity"]
+    assert fp["passed"] and (fp["rtol"], fp["atol"]) == (1e-9, 1e-10)
+    assert fp["windows"] == manifest["parity"]["windows"] == tiny_export.feature_report.windows
+    assert list(fp["features"]) == [f["name"] for f in manifest["feature_spec"]["features"]]
+    assert 0 < fp["max_rel"] < 1e-9 and fp["max_abs"] < 1e-9
+    assert manifest["window_rows"] == manifest["feature_spec"]["lookback"] + manifest["seq_len"] == 59
+    assert manifest["inputs"] == {"ohlcv": {"dtype": "float64", "shape": ["batch", 59, 5],
+                                            "columns": ["open", "high", "low", "close", "volume"]}}
+    report = json.loads(tiny_export.report_path.read_text())
+    assert report["feature_parity"]["passed"] and len(report["feature_parity"]["lines"]) == 23
+
+
+def test_a_wrong_feature_graph_fails_the_gate_and_writes_nothing(tiny_run, tmp_path, monkeypatch):
+    """A fault injected into the feature compiler (ret_5 over 4 bars): the feature gate names the feature."""
+    import signalpack.export.compose as compose
+    from signalpack.score.features import FeatureSpec
+
+    real = compose.feature_nodes
+
+    def wrong(spec, seq_len, *args, **kwargs):
+        doc = spec.to_dict()
+        doc["features"][1]["params"]["n"] = 4
+        return real(FeatureSpec.from_dict(doc), seq_len, *args, **kwargs)
+
+    monkeypatch.setattr(compose, "feature_nodes", wrong)
+    with pytest.raises(ParityError, match=r"on 1 of 23 features .*ret_5: \d+ values beyond"):
+        export_run(tiny_run.run_dir, tmp_path / "b.onnx")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_constant_feature_does_not_break_parity(tiny_run, tiny_export, tmp_path):
