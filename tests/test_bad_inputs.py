@@ -247,6 +247,14 @@ CASES = [
          T, 2, ("--atol nan is out of range",)),
     Case("export_loose_atol", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--atol", "0.5"],
          T, 2, ("--atol 0.5 is out of range", "0.01")),
+    # ---- issue 13 · bundles and manifests
+    # ---- end bundles and manifests
+    # ---- issue 13 · signing and pinning
+    # ---- end signing and pinning
+    # ---- issue 13 · output side
+    # ---- end output side
+    # ---- issue 13 · input side
+    # ---- end input side
 ]
 
 
