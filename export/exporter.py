@@ -5,8 +5,10 @@ members → compose (raw bars in, signal out) → feature parity (the graph's fl
 features against ``compute_features`` on every test window) → model parity (raw
 bars through the bundle against Keras on polars features, every test window) →
 golden vectors (32 raw-bar windows) → manifest (both gates' figures and
-tolerances) → validate against its schema → serialize → the scorer's own loader
-and golden-vector check on those exact bytes → write them atomically, with
+tolerances) → validate against its schema → serialize → sign (``--sign-key``: the
+signature appended as the last metadata entry, ``score/signature.py``) → the scorer's
+own loader (signature included) and golden-vector check on those exact bytes → write
+them atomically, with
 ``<bundle>.parity.json`` and the standard ONNX test-data folder
 ``<bundle>.test_data/test_data_set_0/`` (``input_0.pb``, ``output_<i>.pb``) beside it.
 A failing gate writes nothing. The same run directory always gives the same bytes.
@@ -38,6 +40,7 @@ from signalpack.export.parity import (
     onnx_outputs,
 )
 from signalpack.schemas import SchemaError, validate
+from signalpack.score import ed25519
 from signalpack.score.contract import (
     ATOL_FOR_VALIDATION,
     BAR_COLUMNS,
@@ -60,6 +63,7 @@ from signalpack.score.contract import (
 )
 from signalpack.score.features import FeatureSpec, check_spec
 from signalpack.score.golden import dumps
+from signalpack.score.signature import read_private_key, sign_bundle
 from signalpack.train.rundir import TEST_BARS, TEST_WINDOWS, check_run_dir, read_npy
 from signalpack.train.scaler import Scaler
 
@@ -276,14 +280,19 @@ def _serialize(model: Any, manifest: dict[str, Any], golden: str) -> bytes:
 
 def export_run(
     run_dir: Path, out: Path | None = None, opset: int = DEFAULT_OPSET,
-    atol: float = ATOL_FOR_VALIDATION, overwrite: bool = False,
+    atol: float = ATOL_FOR_VALIDATION, overwrite: bool = False, sign_key: Path | None = None,
 ) -> ExportResult:
-    """Export ``run_dir`` to ``out`` (default ``<run_dir>/bundle.onnx``) if the parity gate passes."""
+    """Export ``run_dir`` to ``out`` (default ``<run_dir>/bundle.onnx``) if the parity gate passes.
+
+    sign_key : an Ed25519 private key file (``signalpack keygen``): the bundle's bytes are signed and
+        the signature appended as its last metadata entry (``score/signature.py``).
+    """
     import onnx
 
     started = time.monotonic()
     run_dir = Path(run_dir)
     _check_options(opset, atol)
+    seed = read_private_key(sign_key) if sign_key is not None else None
     meta = check_run_dir(run_dir)
     out = Path(out) if out is not None else run_dir / "bundle.onnx"
     report_path = out.with_name(out.name.removesuffix(".onnx") + ".parity.json")
@@ -326,7 +335,11 @@ def export_run(
     data = _serialize(model, manifest, golden)
     if len(data) >= 2**31:
         raise ExportError("the bundle would exceed 2 GB, the protobuf limit")
-    _check_final(data, draft, out.name)
+    public = None
+    if seed is not None:
+        data = sign_bundle(data, seed)
+        public = ed25519.public_key(seed)
+    _check_final(data, draft, out.name, public)
     test_files = _test_data(bars[g], {k: v[g] for k, v in ref.items()})
     with atomic_dir(data_dir, overwrite=overwrite) as tmp_dir:
         (tmp_dir / TEST_DATA_SET).mkdir()
@@ -342,18 +355,24 @@ def export_run(
                         round(time.monotonic() - started, 2), feature_report, data_dir)
 
 
-def _check_final(data: bytes, draft: bytes, name: str) -> None:
-    """The bytes about to be written: the same graph the parity gate ran, and they pass the scorer's
-    own load and golden-vector check (what ``score verify`` will do with the file)."""
+def _check_final(data: bytes, draft: bytes, name: str, public: bytes | None = None) -> None:
+    """The bytes about to be written (signed, if ``public`` is the signer's key): the same graph the
+    parity gate ran, a model onnx.checker accepts, and they pass the scorer's own load (with the
+    signature checked) and golden-vector check (what ``score verify`` will do with the file)."""
     import onnx
 
     from signalpack.score.bundle import open_bundle, verify_bundle
 
-    final_graph = onnx.load_from_string(data).graph.SerializeToString(deterministic=True)
+    final = onnx.load_from_string(data)
+    try:
+        onnx.checker.check_model(final)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{name}: onnx.checker refuses the final bytes, nothing written ({first_line(exc)})") from exc
+    final_graph = final.graph.SerializeToString(deterministic=True)
     if final_graph != onnx.load_from_string(draft).graph.SerializeToString(deterministic=True):
         raise ExportError(f"{name}: the graph changed after the parity gate ran; nothing written")
     try:
-        bundle = open_bundle(data, Path(name))
+        bundle = open_bundle(data, Path(name), trusted_key=public)
         verify_bundle(bundle).raise_if_failed(name)
     except SignalpackError as exc:
         raise ExportError(f"{name}: the bundle fails the scorer's own check, nothing written ({exc})") from exc

@@ -133,7 +133,9 @@ def graph_features(model: Any, windows: np.ndarray, batch_size: int = 512, outpu
 
     output : the output holding the features (default: the graph's first output).
     """
-    import onnxruntime as ort
+    from signalpack.score.bundle import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off
 
     data = model if isinstance(model, bytes | bytearray) else model.SerializeToString()
     opts = ort.SessionOptions()

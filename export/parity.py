@@ -68,7 +68,9 @@ def keras_reference(
 
 def onnx_outputs(model_bytes: bytes, bars: np.ndarray, batch_size: int = 4096) -> dict[str, np.ndarray]:
     """Every output of the bundle graph on raw-bar windows (float64 [n, W, 5])."""
-    import onnxruntime as ort
+    from signalpack.score.bundle import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off
 
     opts = ort.SessionOptions()
     opts.log_severity_level = 3

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from signalpack import __version__
-from signalpack.errors import SignalpackError
+from signalpack.errors import SignalpackError, printable
 
 __all__ = ["app", "main", "run_app"]
 
@@ -37,14 +41,23 @@ BundleArg = Annotated[Path, typer.Argument(help="A signalpack .onnx bundle.")]
 
 
 @app.command()
-def verify(bundle: BundleArg) -> None:
+def verify(
+    bundle: BundleArg,
+    trusted_key: Annotated[Path | None, typer.Option("--trusted-key", help="Require a valid signature by this Ed25519 public key (KEYFILE.pub; default $SCORE_TRUSTED_KEY).")] = None,
+    expect_sha256: Annotated[str | None, typer.Option("--expect-sha256", help="Require the bundle file's sha256 to be this (64 hex digits).")] = None,
+) -> None:
     """Check a bundle: manifest vs schema and graph, then rerun its golden vectors.
 
-    Exit 0 ok, 1 the golden vectors do not reproduce, 2 unreadable or invalid bundle.
+    Exit 0 ok, 1 the golden vectors do not reproduce, 2 unreadable, invalid, unsigned or mis-signed bundle.
     """
     from signalpack.score.bundle import load_bundle, verify_bundle
+    from signalpack.score.signature import resolve_trusted_key
 
-    b = load_bundle(bundle)
+    b = load_bundle(bundle, trusted_key=resolve_trusted_key(trusted_key), expect_sha256=expect_sha256)
+    if expect_sha256 is not None:
+        typer.echo(f"✓ sha256                 {b.sha256} (as expected)")
+    if b.signature is not None:
+        typer.echo(f"{'✓' if b.signature.verified else '·'} signature              {b.signature.line()}")
     report = verify_bundle(b)
     for line in report.lines():
         typer.echo(line)
@@ -62,7 +75,8 @@ def inspect(
     from signalpack.score.describe import describe
 
     summary = inspect_bundle(load_bundle(bundle))
-    typer.echo(json.dumps(summary, indent=2, sort_keys=True) if as_json else describe(summary))
+    # JSON escapes every control character itself (ensure_ascii); the text is escaped by describe().
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) if as_json else describe(summary))
 
 
 @app.command()
@@ -77,6 +91,8 @@ def run(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output (atomically).")] = False,
     engine: Annotated[str, typer.Option("--engine", help="local (default) or spark.")] = "local",
     master: Annotated[str, typer.Option("--master", help="Spark master for --engine spark (local[*], spark://host:7077, yarn, ...).")] = "local[*]",
+    trusted_key: Annotated[Path | None, typer.Option("--trusted-key", help="Refuse the bundle unless signed by this Ed25519 public key (KEYFILE.pub; default $SCORE_TRUSTED_KEY).")] = None,
+    expect_sha256: Annotated[str | None, typer.Option("--expect-sha256", help="Refuse the bundle unless its file's sha256 is this (64 hex digits).")] = None,
 ) -> None:
     """Score INPUT with a bundle: one row of signals per input row that has a full window."""
     from signalpack.atomic import atomic_write_bytes
@@ -87,25 +103,53 @@ def run(
 
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine {engine!r} is not known; use local or spark")
+    from signalpack.score.signature import resolve_trusted_key
+
+    pins = {"trusted_key": resolve_trusted_key(trusted_key), "expect_sha256": expect_sha256}
+    _check_outputs(input, output or default_output_path(input), summary, resolve_model(model), overwrite,
+                   folder=engine == "spark")
     if engine == "spark":
         from signalpack.score.spark_engine import score_spark
 
         out = str(output or default_output_path(input))
         result_spark = score_spark(str(input), resolve_model(model), out, master=master, overwrite=overwrite,
-                                   threads=threads or 1, batch_size=batch_size)
+                                   threads=threads or 1, batch_size=batch_size, **pins)
         if summary is not None:
             text = json.dumps(result_spark.to_dict(), indent=2, sort_keys=True) + "\n"
-            atomic_write_bytes(summary, text.encode(), overwrite=True)
+            atomic_write_bytes(summary, text.encode(), overwrite=overwrite)
         typer.echo(result_spark.line(), err=True)
         return
-    bundle = load_bundle(resolve_model(model), threads=1)
+    bundle = load_bundle(resolve_model(model), threads=1, **pins)
     with Progress(sys.stderr) as bar:
         result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,
                             overwrite=overwrite, threads=threads or usable_cores(), progress=bar.update)
     if summary is not None:
         text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
-        atomic_write_bytes(summary, text.encode(), overwrite=True)
+        atomic_write_bytes(summary, text.encode(), overwrite=overwrite)
     typer.echo(result.line(), err=True)
+
+
+def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path, overwrite: bool, folder: bool) -> None:
+    """Every destination of `score run`, checked before any work: the output, then the summary.
+
+    Each is refused if it is the input or the bundle (or the summary the output), by
+    resolved path and by inode, and as ``check_destination`` refuses (exists without
+    --overwrite, a symlink or special file, a too-long name, a missing folder).
+    """
+    from signalpack.atomic import check_destination, same_file
+    from signalpack.errors import OutputError
+
+    local = "://" not in str(output)  # a Spark URI destination is checked by Spark's committer
+    if local:
+        for other, what in ((input, "the input"), (model, "the bundle")):
+            if same_file(output, other):
+                raise OutputError(f"{output}: is {what}; choose another --output")
+        check_destination(Path(output), overwrite, folder=folder)
+    if summary is not None:
+        for other, what in ((input, "the input"), (model, "the bundle"), (output, "the --output")):
+            if same_file(summary, other):
+                raise OutputError(f"{summary}: is {what}; choose another --summary path")
+        check_destination(summary, overwrite)
 
 
 def _click_errors() -> tuple[type[BaseException], ...]:
@@ -121,16 +165,72 @@ def _click_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+_SIGNAL_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+"""The signals ``run_app`` turns into one line and exit 128 + the signal number."""
+
+
+class Signalled(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread by ``run_app``'s handler.
+
+    A BaseException, so no ``except Exception`` and not typer (which turns
+    KeyboardInterrupt into a silent exit 130) stops it: it unwinds through every
+    atomic writer, which removes its temporaries, up to ``run_app``.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+@contextlib.contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``Signalled`` while the block runs; the previous handlers come back after.
+
+    Only the first signal raises: later ones are ignored so they cannot cut the
+    clean-up short (SIGKILL still ends the process; the next run removes what it leaves).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # polars installs its own SIGINT handler when first imported; importing it here, before ours,
+    # keeps ours in place for the whole run (otherwise a lazy import inside the command replaces it
+    # and one Ctrl-C raises twice, possibly in the middle of clean-up).
+    import polars  # noqa: F401
+
+    caught: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not caught:
+            caught.append(signum)
+            raise Signalled(signum)
+
+    previous = {s: signal.signal(s, handler) for s in _SIGNAL_WORDS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def run_app(application: typer.Typer, prog: str) -> None:
     """Run a typer app, turning every user-facing failure into one stderr line and an exit code.
 
     2: bad input or usage; 1: a domain failure (parity or verify mismatch);
-    130: interrupted. Anything else is a bug and keeps its traceback.
+    130: interrupted (SIGINT), 143: terminated (SIGTERM), after the temporaries
+    are removed. Anything else is a bug and keeps its traceback.
     """
     try:
-        code = application(prog_name=prog, standalone_mode=False)
-    except SignalpackError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        with _signals_unwind():
+            code = application(prog_name=prog, standalone_mode=False)
+    except Signalled as exc:
+        print(f"{prog}: {_SIGNAL_WORDS[exc.signum]}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except SignalpackError as exc:  # messages quote file and bundle text: escaped, so one line always
+        print(f"{prog}: error: {printable(str(exc), 2000)}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -7,12 +7,24 @@ this module trusts the frame it returns.
 
 Row numbers in messages count data rows from 1 in file order; for CSV the
 line number (header = line 1) is given too, so the row can be found in an editor.
+Values quoted from the file are escaped and cut (``_show``): a message never
+carries raw control characters, and never more than a few dozen of the file's
+characters.
+
+Supported values (refused outside, one line naming file, column, row and value):
+timestamps from 1678-01-01 to 2261-12-31 (``TIMESTAMP_RANGE``), four-digit years
+in text; prices in [1e-30, 1e30] and volume in [0, 1e30] (``PRICE_RANGE``,
+``VOLUME_MAX``). Input must be a regular file: FIFOs, devices and sockets are
+refused before anything opens them.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
+import stat
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +35,20 @@ import polars as pl
 from signalpack.errors import DataError, InputError, first_line
 
 __all__ = [
-    "OhlcvData", "OhlcvReader", "UnsortedInput", "load_ohlcv", "clean_ohlcv", "too_short_message", "map_columns",
-    "PRICE_COLUMNS", "OHLCV_COLUMNS",
+    "OHLCV_COLUMNS",
+    "PRICE_COLUMNS",
+    "PRICE_RANGE",
+    "ROW_COLUMN",
+    "TIMESTAMP_RANGE",
+    "VOLUME_MAX",
+    "OhlcvData",
+    "OhlcvReader",
+    "UnsortedInput",
+    "clean_ohlcv",
+    "duplicate_error",
+    "load_ohlcv",
+    "map_columns",
+    "too_short_message",
 ]
 
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
@@ -45,6 +69,27 @@ _TIMESTAMP_FORMATS: tuple[tuple[str, str], ...] = (
 )
 
 _ROW = "__row"
+ROW_COLUMN = _ROW
+"""The 0-based file row index an unordered ``OhlcvReader`` keeps beside the data (for the out-of-core sort)."""
+
+TIMESTAMP_RANGE: tuple[str, str] = ("1678-01-01", "2261-12-31")
+"""First and last supported day. Whole years inside numpy/pandas ``datetime64[ns]`` (1677-09-21 to
+2262-04-11), which is also inside Python's ``datetime`` (years 1-9999), pyarrow, Spark and JavaScript
+``Date``: every timestamp in the output parquet then reads back in any of them. Outside it, polars parses
+values (year 0, year 10000) that Python cannot represent and ns readers overflow on."""
+_DAY0, _DAY1 = -106_650, 106_651  # 1678-01-01 and 2262-01-01 as days since 1970-01-01 (end exclusive)
+_PER_DAY = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+PRICE_RANGE: tuple[float, float] = (1e-30, 1e30)
+"""Prices the in-graph float64 features compute exactly. The features are scale-free (log returns,
+ratios, z-scores), but the graph squares price deviations for rolling standard deviations: measured on
+goog_daily.csv with the default bundle, scores equal the unscaled ones bit for bit for prices scaled
+from 1e-150 to 1e150 (prices ~1e-148 to ~1e153), and differ beyond (squares overflow to inf, or
+underflow to 0 and zero a feature). The bounds keep ~100 orders of magnitude of margin on both sides
+and are far outside real prices (tiny crypto tokens ~1e-11, hyperinflation quotes ~1e15)."""
+VOLUME_MAX = 1e30
+"""Volume enters the features as ln(1 + volume), exact for any finite value; the bound only refuses
+absurd values (1e30 is ~1e17 times any real daily volume)."""
 
 
 @dataclass(frozen=True)
@@ -156,18 +201,25 @@ class OhlcvReader:
     file); across batches the reader requires (symbol, timestamp) order, each
     symbol in one contiguous run with strictly increasing timestamps. A
     duplicate (symbol, timestamp) raises DataError; any other disorder raises
-    ``UnsortedInput`` so the caller can fall back to ``load_ohlcv``, which sorts
-    in memory.
+    ``UnsortedInput`` so the caller can sort instead (``score.external_sort``).
+
+    ordered=False : no order or duplicate checks across rows; batches keep the
+        file row index in column ``ROW_COLUMN`` (for a sort, whose merge then
+        finds duplicates: ``duplicate_error`` words them like the ordered reader).
     """
 
-    def __init__(self, path: str | os.PathLike[str], batch_rows: int = 250_000) -> None:
+    def __init__(self, path: str | os.PathLike[str], batch_rows: int = 250_000, *, ordered: bool = True) -> None:
         self.path = Path(path)
         self.batch_rows = batch_rows
+        self.ordered = ordered
+        self.where: _Where | None = None
         self.is_parquet = _check_readable(self.path)
         self.rows_read = 0
         self.has_symbol = False
         if not self.is_parquet:
-            _precheck_csv(self.path)
+            # batches of about BATCH_BYTES of text: rows may carry wide columns the scorer never reads
+            line = _precheck_csv(self.path)
+            self.batch_rows = max(64, min(batch_rows, BATCH_BYTES // line))
 
     def _scan(self) -> pl.LazyFrame:
         if self.is_parquet:
@@ -189,10 +241,13 @@ class OhlcvReader:
                     continue
                 if where is None:
                     mapping = _map_columns(raw, name)
-                    where = _Where(name, not self.is_parquet, mapping)
+                    where = self.where = _Where(name, not self.is_parquet, mapping)
                     self.has_symbol = "symbol" in mapping
                 frame, ts_format = _parse_checked(raw, where, self.rows_read, ts_format)
                 self.rows_read += raw.height
+                if not self.ordered:
+                    yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS, _ROW)
+                    continue
                 sym = frame.get_column("symbol")
                 ts = frame.get_column("timestamp")
                 prev_sym = sym.shift(1, fill_value=last_sym)
@@ -202,11 +257,7 @@ class OhlcvReader:
                 if dup.any():
                     i = int(dup.arg_true()[0])
                     row = int(frame[_ROW][i])
-                    who = f"symbol {sym[i]!r} " if self.has_symbol else ""
-                    raise DataError(
-                        f"{name}: column {where.col('timestamp')}: duplicate {who}timestamp {ts[i]} at "
-                        f"{where.row(row - 1 if i else last_row)} and {where.row(row)}"
-                    )
+                    raise duplicate_error(where, self.has_symbol, sym[i], ts[i], row - 1 if i else last_row, row)
                 if (same & (ts < prev_ts)).any():
                     raise UnsortedInput(name)
                 starts = sym.filter(~same.fill_null(False)).to_list()
@@ -221,8 +272,22 @@ class OhlcvReader:
                 yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS)
         except PermissionError as exc:
             raise InputError(f"{self.path}: file is not readable (permission denied)") from exc
+        finally:
+            # An exception (UnsortedInput above all) keeps this frame alive in its traceback while the
+            # caller handles it, e.g. for the whole out-of-core sort: let go of the polars query (an
+            # unfinished one holds its read-ahead buffers) and of the last batch now.
+            batches = raw = frame = sym = ts = prev_sym = prev_ts = same = dup = None
         if self.rows_read == 0:
             raise DataError(f"{name}: the file has a header but no data rows")
+
+
+def duplicate_error(where: _Where, has_symbol: bool, symbol: str, ts: Any, row_a: int, row_b: int) -> DataError:
+    """The one wording of a duplicate (symbol, timestamp) at 0-based file rows ``row_a`` and ``row_b``."""
+    who = f"symbol {_show(symbol)} " if has_symbol else ""
+    return DataError(
+        f"{where.name}: column {where.col('timestamp')}: duplicate {who}timestamp {ts} at "
+        f"{where.row(row_a)} and {where.row(row_b)}"
+    )
 
 
 def _polars_errors(batches: Iterator[pl.DataFrame], name: str, is_parquet: bool) -> Iterator[pl.DataFrame]:
@@ -250,37 +315,105 @@ def _check_readable(p: Path) -> bool:
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a CSV or parquet file")
+    mode = p.stat().st_mode
+    if not stat.S_ISREG(mode):  # checked on stat, before any open: opening a FIFO blocks until a writer comes
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+        raise InputError(
+            f"{p}: is {kind}, not a regular file; the input is read more than once (checks, then data), "
+            "so write it to a file first (a .csv.gz is read as a stream)"
+        )
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: file is not readable (permission denied)")
     suffixes = [s.lower() for s in p.suffixes]
     return bool(suffixes) and suffixes[-1] in (".parquet", ".pq")
 
 
-def _precheck_csv(p: Path) -> None:
-    """Cheap checks on the first bytes: empty file, fake gzip, another delimiter."""
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip inside gzip"),
+    (b"PAR1", "a parquet file: name it .parquet"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"BZh", "bzip2-compressed"),
+    (b"\xfd7zXZ\x00", "xz-compressed"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed"),
+)
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 13)) + b"\x7f"
+
+
+BATCH_BYTES = 32 << 20
+"""About this much CSV text per batch the reader hands to polars (``OhlcvReader``)."""
+_SAMPLE = 256 << 10
+
+
+def _precheck_csv(p: Path) -> int:
+    """Cheap checks on the first bytes: empty file, fake gzip, binary data, line endings, header, delimiter.
+
+    Never echoes bytes of the file: a binary file gets a description, quoted header text is escaped and cut.
+    Returns the mean line length in bytes (of text, after decompression) over the first 256 kB.
+    """
     with open(p, "rb") as fh:
-        head = fh.read(4096)
-    if not head:
+        sample = fh.read(_SAMPLE)
+    if not sample:
         raise DataError(f"{p.name}: the file is empty")
     gz = p.suffix.lower() == ".gz"
-    if gz and head[:2] != b"\x1f\x8b":
+    if gz and sample[:2] != b"\x1f\x8b":
         raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
-    if head[:2] == b"\x1f\x8b":
+    if sample[:2] == b"\x1f\x8b":
         try:
             with gzip.open(p, "rb") as fh:
-                head = fh.read(4096)
-        except (OSError, EOFError) as exc:
+                sample = fh.read(_SAMPLE)
+        except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{p.name}: cannot be decompressed ({first_line(exc)})") from exc
-        if not head.strip():
+        if not sample.strip():
             raise DataError(f"{p.name}: the file is empty")
-    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff")
+    head = sample[:4096]
+    what = next((label for magic, label in _MAGIC if head.startswith(magic)), None)
+    if what is None and (b"\x00" in head or sum(head.count(bytes([c])) for c in _CONTROL) * 100 > len(head)):
+        what = "binary data"
+    if what is not None:
+        raise DataError(f"{p.name}: not a text CSV file ({what})")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut by the 4096-byte read
+            line = head.count(b"\n", 0, exc.start) + 1
+            raise DataError(
+                f"{p.name}: not a readable CSV file (invalid utf-8 at line {line}); save it as UTF-8 text"
+            ) from exc
+    if b"\n" not in head and b"\r" in head.rstrip(b"\r"):  # lines, but none ends in LF
+        raise DataError(
+            f"{p.name}: CR-only line endings (classic Mac); convert the file to LF or CRLF line endings"
+        )
+    header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
     if "," not in header:
         for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in header:
                 raise DataError(
-                    f"{p.name}: the header looks {label}-delimited ({header.strip()!r}); "
+                    f"{p.name}: the header looks {label}-delimited ({_show(header.strip())}); "
                     "signalpack reads comma-separated CSV"
                 )
+    if b"\n" in head or len(head) < 4096:
+        names = next(csv.reader([header]), [])
+        _check_unique_names(names, p.name)
+    return max(1, len(sample) // max(1, sample.count(b"\n")))
+
+
+def _check_unique_names(columns: list[str], name: str) -> None:
+    """Refuse two columns whose names match case-insensitively (polars would rename one silently)."""
+    seen: dict[str, int] = {}
+    for i, col in enumerate(columns):
+        key = col.strip().lower()
+        if not key:
+            continue  # unnamed columns (an index, a trailing comma) are never read by name
+        if key in seen:
+            j = seen[key]
+            first = columns[j]
+            if first == col:
+                raise DataError(f"{name}: columns {j + 1} and {i + 1} are both named {_show(col)}; rename or drop one")
+            raise DataError(
+                f"{name}: columns {_show(first)} and {_show(col)} differ only in case (columns {j + 1} and {i + 1})"
+            )
+        seen[key] = i
 
 
 def _read_raw(p: Path) -> tuple[pl.DataFrame, bool]:
@@ -330,12 +463,10 @@ def _map_columns(raw: pl.DataFrame, name: str) -> dict[str, str]:
 
 def map_columns(columns: list[str], name: str) -> dict[str, str]:
     """Target name -> source column, matching names case-insensitively (also used by the Spark engine)."""
+    _check_unique_names(columns, name)
     lower: dict[str, str] = {}
     for col in columns:
-        key = col.strip().lower()
-        if key in lower:
-            raise DataError(f"{name}: columns {lower[key]!r} and {col!r} differ only in case")
-        lower[key] = col
+        lower.setdefault(col.strip().lower(), col)
     mapping: dict[str, str] = {}
     missing = [c for c in OHLCV_COLUMNS if c not in lower]
     ts = next((lower[n] for n in TIMESTAMP_NAMES if n in lower), None)
@@ -346,9 +477,10 @@ def map_columns(columns: list[str], name: str) -> dict[str, str]:
     if ts is None:
         missing.append("timestamp")
     if missing:
+        found = ", ".join(_show(c) for c in columns[:20]) + (", …" if len(columns) > 20 else "")
         raise DataError(
             f"{name}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
-            f"found {list(columns)}; need open, high, low, close, volume and a date/timestamp "
+            f"found [{found}]; need open, high, low, close, volume and a date/timestamp "
             "column (names matched case-insensitively)"
         )
     mapping["timestamp"] = ts
@@ -370,14 +502,22 @@ class _Where:
         return f"row {idx + 1} (line {idx + 2})" if self.is_csv else f"row {idx + 1}"
 
     def col(self, target: str) -> str:
-        return repr(self.mapping.get(target, target) or "<unnamed first column>")
+        return _show(self.mapping.get(target, target) or "<unnamed first column>")
 
     def at(self, target: str, bad: pl.DataFrame, value_col: str | None = None) -> str:
         first = bad.row(0, named=True)
         idx = int(first[_ROW])
         value = first.get(value_col) if value_col else first.get(target)
-        shown = "" if value is None else f" value {value!r}"
+        shown = "" if value is None else f" value {_show(value)}"
         return f"{self.name}: column {self.col(target)} {self.row(idx)}{shown}"
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value from the file, cut to ``limit`` characters: control and other unprintable
+    characters come out escaped (``'\\x1b'``), so a message stays one harmless line."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit] + "…"
+    return repr(value)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -386,14 +526,22 @@ class _Where:
 def _parse_timestamp(
     frame: pl.DataFrame, where: _Where, chosen: tuple[str, str] | None = None
 ) -> tuple[pl.Expr, tuple[str, str] | None]:
-    """The parsed timestamp column and the text format used (fixed by the file's first row)."""
+    """The parsed timestamp column and the text format used (fixed by the file's first row).
+
+    Values stay in polars until they are known to lie in ``TIMESTAMP_RANGE``: polars holds
+    years Python's ``datetime`` cannot (0, 10000), and turning one into a Python value raises.
+    """
     col = frame.get_column("timestamp")
     nulls = frame.filter(pl.col("timestamp").is_null())
     if nulls.height:
         raise DataError(f"{where.at('timestamp', nulls)}: missing timestamp")
     if col.dtype == pl.Date:
+        _check_range(frame, where, col.to_physical(), 1, lambda i: _temporal_text(col, i, "days"))
         return pl.col("timestamp").cast(pl.Datetime("us")), None
     if isinstance(col.dtype, pl.Datetime):
+        # the physical value is UTC-based for time-zone-aware columns too: check it before any conversion
+        unit = col.dtype.time_unit or "us"  # type: ignore[union-attr]
+        _check_range(frame, where, col.to_physical(), _PER_DAY[unit], lambda i: _temporal_text(col, i, unit))
         expr = pl.col("timestamp")
         if col.dtype.time_zone is not None:  # type: ignore[union-attr]
             expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
@@ -407,25 +555,33 @@ def _parse_timestamp(
     first = text[0]
     first_row = int(frame[_ROW][0])
     for fmt, label in () if chosen else _TIMESTAMP_FORMATS:
-        if pl.Series([first]).str.to_datetime(fmt, strict=False, time_unit="us")[0] is not None:
+        if pl.Series([first]).str.to_datetime(fmt, strict=False, time_unit="us").is_not_null()[0]:
             chosen = (fmt, label)
             break
     if chosen is None:
         raise DataError(
             f"{where.name}: column {where.col('timestamp')} {where.row(first_row)}: "
-            f"cannot parse {first!r} as a date; accepted forms are YYYY-MM-DD and M/D/YYYY, "
+            f"cannot parse {_show(first)} as a date; accepted forms are YYYY-MM-DD and M/D/YYYY, "
             "optionally followed by HH:MM[:SS]"
         )
     fmt, label = chosen
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
-    if parsed.null_count():
-        i = int(parsed.is_null().arg_true()[0])
+    # %Y reads "99" as the year 99: a two-digit year names no century, so it is refused, never guessed
+    short_year = text.str.contains(_SHORT_YEAR_MDY) | text.str.contains(_SHORT_YEAR_YMD)
+    bad = parsed.is_null() | short_year
+    if bad.any():
+        i = int(bad.arg_true()[0])
         idx = int(frame[_ROW][i])
+        if short_year[i]:
+            raise DataError(
+                f"{where.name}: column {where.col('timestamp')} {where.row(idx)} value {_show(text[i])}: "
+                "two-digit years are ambiguous (19xx or 20xx?); write years with four digits"
+            )
         other = next(
             (
                 lab
                 for f, lab in _TIMESTAMP_FORMATS
-                if pl.Series([text[i]]).str.to_datetime(f, strict=False)[0] is not None
+                if pl.Series([text[i]]).str.to_datetime(f, strict=False).is_not_null()[0]
             ),
             None,
         )
@@ -436,9 +592,37 @@ def _parse_timestamp(
         )
         raise DataError(
             f"{where.name}: column {where.col('timestamp')} {where.row(idx)} "
-            f"value {text[i]!r}: {why}"
+            f"value {_show(text[i])}: {why}"
         )
+    _check_range(frame, where, parsed.cast(pl.Int64), _PER_DAY["us"], lambda i: text[i])
     return pl.lit(parsed).alias("timestamp"), chosen
+
+
+_SHORT_YEAR_YMD = r"^\d{1,2}-"
+_SHORT_YEAR_MDY = r"^\d{1,2}/\d{1,2}/\d{1,2}(?:\D|$)"
+
+
+def _temporal_text(col: pl.Series, i: int, unit: str) -> str:
+    """Value i of a date/datetime column as text, in UTC; as a count of units since 1970 where
+    polars cannot format it (beyond year 262143 it panics)."""
+    one = col.slice(i, 1)
+    if isinstance(one.dtype, pl.Datetime) and one.dtype.time_zone is not None:  # type: ignore[union-attr]
+        one = one.to_physical().cast(pl.Datetime(one.dtype.time_unit or "us"))  # type: ignore[union-attr]
+    if one.dt.year().is_null()[0]:
+        return f"{one.to_physical()[0]} {unit} since 1970-01-01"
+    return str(one.cast(pl.String)[0])
+
+
+def _check_range(frame: pl.DataFrame, where: _Where, ticks: pl.Series, per_day: int, shown: Any) -> None:
+    """Refuse the first timestamp outside ``TIMESTAMP_RANGE``. ticks : the physical values (days for a
+    date, units since 1970-01-01 otherwise); shown(i) : the i-th value as text for the message."""
+    out = (ticks < _DAY0 * per_day) | (ticks >= _DAY1 * per_day)
+    if out.any():
+        i = int(out.arg_true()[0])
+        raise DataError(
+            f"{where.name}: column {where.col('timestamp')} {where.row(int(frame[_ROW][i]))} "
+            f"value {_show(shown(i))}: outside the supported dates {TIMESTAMP_RANGE[0]} to {TIMESTAMP_RANGE[1]}"
+        )
 
 
 def _parse_numbers(frame: pl.DataFrame, where: _Where) -> list[pl.Expr]:
@@ -458,7 +642,7 @@ def _parse_numbers(frame: pl.DataFrame, where: _Where) -> list[pl.Expr]:
             if bad.any():
                 idx = int(bad.arg_true()[0])
                 raise DataError(
-                    f"{where.name}: column {where.col(c)} {where.row(int(frame[_ROW][idx]))} value {s[idx]!r}: "
+                    f"{where.name}: column {where.col(c)} {where.row(int(frame[_ROW][idx]))} value {_show(s[idx])}: "
                     "not a number"
                 )
             out.append(pl.lit(num).alias(c))
@@ -488,9 +672,14 @@ def _check_values(frame: pl.DataFrame, where: _Where) -> None:
             (v.is_infinite(), "infinite values are not valid"),
         ):
             _raise_first(frame, cond, c, where, what)
+    lo, hi = PRICE_RANGE
     for c in PRICE_COLUMNS:
         _raise_first(frame, pl.col(c) <= 0, c, where, "prices must be positive")
+        _raise_first(frame, (pl.col(c) < lo) | (pl.col(c) > hi), c, where,
+                     f"outside the supported price range [{lo:g}, {hi:g}], where the features are exact")
     _raise_first(frame, pl.col("volume") < 0, "volume", where, "volume must not be negative")
+    _raise_first(frame, pl.col("volume") > VOLUME_MAX, "volume", where,
+                 f"volume above the supported maximum {VOLUME_MAX:g}")
     bad = frame.filter(pl.col("high") < pl.col("low"))
     if bad.height:
         r = bad.row(0, named=True)
@@ -528,7 +717,7 @@ def _check_duplicates(frame: pl.DataFrame, where: _Where, has_symbol: bool) -> N
         (pl.col("symbol") == first["symbol"]) & (pl.col("timestamp") == first["timestamp"])
     )
     rows = [where.row(int(i)) for i in same[_ROW].to_list()[:2]]
-    who = f"symbol {first['symbol']!r} " if has_symbol else ""
+    who = f"symbol {_show(first['symbol'])} " if has_symbol else ""
     raise DataError(
         f"{where.name}: column {where.col('timestamp')}: duplicate {who}timestamp "
         f"{first['timestamp']} at {rows[0]} and {rows[1]}"

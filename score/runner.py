@@ -18,8 +18,10 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from signalpack.atomic import atomic_path, clean_stale
+from signalpack.atomic import atomic_path, same_file
 from signalpack.errors import DataError, OutputError
 from signalpack.score.bar_windows import bar_matrix, gather_windows
 from signalpack.score.bundle import Bundle
@@ -46,10 +48,11 @@ from signalpack.score.contract import (
     PROBABILITIES,
     SIGNAL,
 )
+from signalpack.score.external_sort import external_sort
 from signalpack.score.io import (
     OhlcvReader,
     UnsortedInput,
-    load_ohlcv,
+    duplicate_error,
     too_short_message,
 )
 from signalpack.score.windows import window_ends
@@ -221,9 +224,40 @@ def _chunks(reader: OhlcvReader, chunk_rows: int) -> Iterator[pl.DataFrame]:
         yield pl.concat(pending, rechunk=True)
 
 
-def _sorted_chunks(frame: pl.DataFrame, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    for start in range(0, frame.height, chunk_rows):
-        yield frame.slice(start, chunk_rows)
+SORT_RUN_CHUNKS = 4
+"""Unsorted input is sorted in runs of this many chunks (``chunk_rows``): the sort's memory follows the chunk size."""
+
+
+@contextlib.contextmanager
+def _sorted_out_of_core(
+    input_path: Path, out: Path, tmp: Path, chunk_rows: int
+) -> Iterator[tuple[Iterator[pl.DataFrame], OhlcvReader]]:
+    """The input's checked rows re-read and sorted by (symbol, timestamp) out of core, as chunks, and the reader.
+
+    The sort spills to ``<tmp>.sort`` beside the output (a ``TMP_MARK`` name, so a killed
+    run's folder is found by ``clean_stale``), removed on every exit from the block.
+    """
+    spill = tmp.with_name(tmp.name + ".sort")
+    spill.mkdir()
+    try:
+        reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000), ordered=False)
+
+        def on_duplicate(symbol: str, ts: Any, row_a: int, row_b: int) -> BaseException:
+            assert reader.where is not None
+            return duplicate_error(reader.where, reader.has_symbol, symbol, ts, row_a, row_b)
+
+        frames = external_sort(reader, spill, str(out), run_rows=SORT_RUN_CHUNKS * chunk_rows,
+                               on_duplicate=on_duplicate)
+        yield _chunks(frames, chunk_rows), reader  # type: ignore[arg-type]
+    finally:
+        # One SIGINT can raise twice: polars (which installs its own SIGINT handler when imported) stops its
+        # query with a KeyboardInterrupt, then run_app's handler raises again, possibly here. So the first
+        # statement is inside a try, and an interrupted removal is finished before the exception goes on.
+        try:
+            shutil.rmtree(spill, ignore_errors=True)
+        except BaseException:  # re-raised once the removal is finished
+            shutil.rmtree(spill, ignore_errors=True)
+            raise
 
 
 def _prepared(chunks: Iterator[pl.DataFrame], window_rows: int) -> Iterator[tuple[pl.DataFrame, Prepared]]:
@@ -303,7 +337,8 @@ def _stream(
         summary.actionable += int(scores.get_column("actionable").sum())
         if scores.height:
             path = parts / f"part-{len(files):06d}.parquet"
-            (scores if has_symbol() else scores.drop("symbol")).write_parquet(path, statistics=False)
+            with _os_errors():
+                (scores if has_symbol() else scores.drop("symbol")).write_parquet(path, statistics=False)
             files.append(path)
         summary.rows_read += chunk.height
         if progress is not None:
@@ -344,10 +379,11 @@ def score_file(
     out = Path(output) if output is not None else default_output_path(input_path)
     min_rows = bundle.window_rows
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
+    if same_file(out, input_path):
+        raise OutputError(f"{out}: is the input file; choose another --output")
     reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
     with pool or contextlib.nullcontext(), atomic_path(out, overwrite=overwrite) as tmp:
-        clean_stale(out)
         parts = tmp.with_name(tmp.name + ".parts")
         parts.mkdir()
         try:
@@ -355,13 +391,13 @@ def score_file(
                 files = _stream(_chunks(reader, chunk_rows), bundle, batch_size, parts, summary,
                                 lambda: reader.has_symbol, progress, pool)
             except UnsortedInput:
-                # not in (symbol, timestamp) order: sort in memory (memory grows with the file)
+                # not in (symbol, timestamp) order: sort out of core (memory follows chunk_rows, not the file)
                 shutil.rmtree(parts)
                 parts.mkdir()
                 summary = ScoreSummary(str(input_path), str(out), bundle.model_id, sorted_in_memory=True)
-                data = load_ohlcv(input_path)
-                files = _stream(_sorted_chunks(data.frame, chunk_rows), bundle, batch_size, parts,
-                                summary, lambda: data.has_symbol, progress, pool)
+                with _sorted_out_of_core(input_path, out, tmp, chunk_rows) as (chunks, unsorted):
+                    files = _stream(chunks, bundle, batch_size, parts, summary,
+                                    lambda: unsorted.has_symbol, progress, pool)
             if not summary.rows_scored:
                 longest = max(summary.warmup_skipped.values(), default=0)
                 raise DataError(too_short_message(input_path.name, reader.has_symbol, longest, min_rows))
@@ -372,13 +408,30 @@ def score_file(
     return summary
 
 
-def _combine(files: list[Path], dest: Path) -> None:
+def _combine(files: list[Path], tmp: Path) -> None:
     """One parquet file from the parts, streamed (memory bounded by a part, not the total)."""
+    with _os_errors():
+        pl.scan_parquet(files).sink_parquet(tmp, statistics=False, maintain_order=True)
+
+
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+@contextlib.contextmanager
+def _os_errors() -> Iterator[None]:
+    """A write polars failed for an OS reason (a full disk, a vanished folder) raised as that ``OSError``.
+
+    polars reports them as a ``PolarsError`` (``ComputeError`` for a full disk) carrying
+    the OS error's text; as an ``OSError`` it reaches ``atomic_path``, which removes the
+    temporaries and raises one ``OutputError`` line naming the destination, not the
+    temporary file.
+    """
     try:
-        pl.scan_parquet(files).sink_parquet(dest, statistics=False, maintain_order=True)
-    except OSError as exc:
-        raise OutputError(f"{dest.name}: cannot write ({exc.strerror or exc})") from exc
+        yield
     except pl.exceptions.PolarsError as exc:
-        if "No space left" in str(exc) or "os error 28" in str(exc):
-            raise OutputError(f"{dest.name}: cannot write (no space left on device)") from exc
-        raise
+        text = str(exc)
+        found = _OS_ERROR.search(text)
+        if found is None and "No space left on device" not in text:
+            raise
+        code = int(found.group(1)) if found else errno.ENOSPC
+        raise OSError(code, os.strerror(code)) from exc

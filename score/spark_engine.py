@@ -143,15 +143,19 @@ def _session(master: str) -> Any:
 def score_spark(
     input_path: str, bundle_path: str | os.PathLike[str], output: str, *, master: str = "local[*]",
     overwrite: bool = False, threads: int = 1, batch_size: int = 512, spark: Any = None,
+    trusted_key: bytes | None = None, expect_sha256: str | None = None,
 ) -> SparkSummary:
     """Score a parquet file or dataset on Spark; see the module docstring.
 
     threads : onnxruntime threads per executor task (1: let Spark's task slots use the cores).
+    trusted_key, expect_sha256 : the bundle's pins (``load_bundle``), checked on the driver; the
+        executors then require the driver's sha256.
     """
     from signalpack.score.bundle import load_bundle
 
     started = time.monotonic()
-    bundle = load_bundle(bundle_path)  # a bad bundle is refused on the driver, before any job starts
+    # a bad (or unpinned) bundle is refused on the driver, before any job starts
+    bundle = load_bundle(bundle_path, trusted_key=trusted_key, expect_sha256=expect_sha256)
     is_uri = "://" in output
     if not is_uri:
         check_destination(Path(output), overwrite, folder=True)

@@ -88,11 +88,12 @@ def export(
     opset: Annotated[int, typer.Option("--opset", help=f"Default-domain ONNX opset ({MIN_OPSET}..{MAX_OPSET}).")] = DEFAULT_OPSET,
     atol: Annotated[float, typer.Option("--atol", help="Parity tolerance (max abs diff); recorded in the manifest for `score verify`.")] = ATOL_FOR_VALIDATION,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle.")] = False,
+    sign_key: Annotated[Optional[Path], typer.Option("--sign-key", help="Sign the bundle with this Ed25519 private key (signalpack keygen KEYFILE).")] = None,
 ) -> None:
     """Export RUN_DIR to one .onnx bundle; refuses to write it if the parity gate fails."""
     from signalpack.export.exporter import export_run
 
-    result = export_run(run_dir, out, opset=opset, atol=atol, overwrite=overwrite)
+    result = export_run(run_dir, out, opset=opset, atol=atol, overwrite=overwrite, sign_key=sign_key)
     fr = result.feature_report
     if fr is not None:
         typer.echo(f"feature parity (in-graph vs polars, {fr.windows} windows, atol {fr.atol:g} + rtol {fr.rtol:g}):")
@@ -104,6 +105,21 @@ def export(
     typer.echo(f"bundle: {result.bundle}  {result.size:,} bytes  sha256 {result.sha256}  ({result.seconds} s)")
     typer.echo(f"parity report: {result.report_path}")
     typer.echo(f"ONNX test data: {result.test_data}")
+    if sign_key is not None:
+        typer.echo(f"signed with {sign_key} (verify: score verify {result.bundle} --trusted-key {sign_key}.pub)")
+
+
+@app.command()
+def keygen(
+    keyfile: Annotated[Path, typer.Argument(help="Private key file to create; the public key goes to KEYFILE.pub.")],
+) -> None:
+    """Create an Ed25519 key pair for signing bundles: KEYFILE (private, PKCS#8 PEM, mode 0600) and
+    KEYFILE.pub (public, PEM). Never replaces an existing file."""
+    from signalpack.score.signature import write_keypair
+
+    private, public, fingerprint = write_keypair(keyfile)
+    typer.echo(f"private key: {private}  (mode 0600; keep it secret: signalpack export RUN_DIR --sign-key {private})")
+    typer.echo(f"public key:  {public}  sha256 {fingerprint}  (give it to scorers: score verify BUNDLE --trusted-key {public})")
 
 
 @app.command()

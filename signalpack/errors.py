@@ -20,6 +20,7 @@ __all__ = [
     "ParityError",
     "ExportError",
     "first_line",
+    "printable",
 ]
 
 
@@ -76,7 +77,29 @@ class ExportError(SignalpackError):
     exit_code = 1
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text (library messages can span many lines)."""
+MAX_SHOWN_CHARS = 300
+"""The longest piece of untrusted text (an exception's first line, a value from a file) shown in a message."""
+
+
+def printable(text: object, limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """``text`` safe for a terminal and for a one-line message: every control or otherwise unprintable
+    character (C0 incl. newline, tab and ESC, DEL, C1, Unicode line/paragraph separators, bidi and
+    other format characters) becomes a visible escape (``\\x1b``, ``\\n``, ``\\u202e``), and text
+    longer than ``limit`` characters is cut, ending in ``…``. Untrusted text from a bundle or an
+    input file goes through this before it reaches a terminal: it can neither move the cursor, set
+    the window title nor start a second line (a fake "Traceback")."""
+    s = text if isinstance(text, str) else str(text)
+    if limit is not None and len(s) > limit:  # cut before escaping too: bounded work on huge text
+        s = s[: limit + 1]
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
+    if limit is not None and len(s) > limit:
+        s = s[: max(limit - 1, 0)] + "…"
+    return s
+
+
+def first_line(exc: BaseException, limit: int | None = MAX_SHOWN_CHARS) -> str:
+    """The first line of an exception's text (library messages can span many lines), made printable
+    and cut to ``limit`` characters (``printable``): third-party messages quote names from the file."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return printable(text[0], limit) if text and text[0].strip() else type(exc).__name__

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# onnxruntime 1.32 writes telemetry under ~/.cache as soon as it is imported; any test module that
+# imports it directly (not through signalpack.score.bundle.import_onnxruntime) must find this set first.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

@@ -24,6 +24,9 @@ import polars as pl
 import pytest
 
 from tests.conftest import GOOG, rewrite_manifest
+from tests.score import input_cases as inputs
+from tests.score import output_cases as outputs
+from tests.score import signing_cases as signing
 
 ROOT_USER = os.geteuid() == 0
 # Root reads and writes through file permissions; drop those capabilities so
@@ -248,12 +251,114 @@ CASES = [
     Case("export_loose_atol", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--atol", "0.5"],
          T, 2, ("--atol 0.5 is out of range", "0.01")),
     # ---- issue 13 · bundles and manifests
+    # crafted copies of the tiny bundle (tests/score/crafted_bundles.py); `run` scores a copy of goog_daily.csv
+    Case("duplicate_manifest_key", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "verify", "duplicate_manifest_key", w, b), S, 2, ("duplicate_manifest_key.onnx", "appears 2 times")),
+    Case("threshold_below_a_third", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "run", "threshold_zero", w, b), S, 2, ("threshold_zero.onnx", "confidence_threshold", ">= 0.34")),
+    Case("negated_weights_regenerated_golden", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "verify", "negated_weights_regenerated_golden", w, b), S, 2, ("negated_weights", "golden probabilities are not probabilities")),
+    Case("nested_subgraphs", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "inspect", "nested_subgraphs", w, b), S, 2, ("nested_subgraphs.onnx", "subgraphs nested more than 64 deep")),
+    Case("nested_manifest_json", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "run", "nested_manifest_json", w, b), S, 2, ("nested_manifest_json.onnx", "nests 100001 levels deep")),
+    Case("feature_window_zero", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "run", "feature_window_zero", w, b), S, 2, ("feature_window_zero.onnx", "feature_spec.features[1].params.n", "(got 0)")),
+    Case("feature_named_timestamp", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "verify", "feature_named_timestamp", w, b), S, 2, ("feature_named_timestamp.onnx", '"timestamp"', "key, output or input column")),
+    Case("golden_as_list", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "verify", "golden_as_list", w, b), S, 2, ("golden_as_list.onnx", "golden vectors must be a JSON object")),
+    Case("golden_empty", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "verify", "golden_empty", w, b), S, 2, ("golden_empty.onnx", "golden inputs are float64 [0,")),
+    Case("graph_fails_at_run_time", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "run", "fails_at_run_time", w, b), S, 2, ("fails_at_run_time.onnx", "the graph fails at run time", "Reshape")),
+    Case("two_class_probabilities", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "run", "probabilities_two_classes_at_run_time", w, b), S, 2, ("probabilities_two_classes", "[32, 2] at run time")),
+    Case("nan_threshold", lambda w, r, b: __import__("tests.score.crafted_bundles").score.crafted_bundles.argv(
+        "inspect", "nan_threshold", w, b), S, 2, ("nan_threshold.onnx", "non-finite number NaN")),
     # ---- end bundles and manifests
     # ---- issue 13 · signing and pinning
+    Case("trusted_key_unsigned_bundle", lambda w, r, b: ["verify", str(b), "--trusted-key", str(signing.keys(w).public)],
+         S, 2, ("tiny.onnx", "not signed")),
+    Case("trusted_key_other_signer", lambda w, r, b: ["run", str(edit_csv(w, lambda t: t, "ok.csv")), "--model",
+                                                      str(signing.signed_copy(b, w, "other.onnx", key="other")),
+                                                      "--trusted-key", str(signing.keys(w).public)],
+         S, 2, ("other.onnx", "signed by another key")),
+    Case("signed_then_tampered", lambda w, r, b: ["run", str(edit_csv(w, lambda t: t, "ok.csv")), "--model",
+                                                  str(signing.variant(b, w, "tampered.onnx", "flip")),
+                                                  "--trusted-key", str(signing.keys(w).public)],
+         S, 2, ("tampered.onnx", "bad signature")),
+    Case("signature_not_last", lambda w, r, b: ["verify", str(signing.variant(b, w, "notlast.onnx", "not_last")),
+                                                "--trusted-key", str(signing.keys(w).public)],
+         S, 2, ("notlast.onnx", "signature entry is not the last field")),
+    Case("two_signature_entries", lambda w, r, b: ["verify", str(signing.variant(b, w, "twice.onnx", "twice")),
+                                                   "--trusted-key", str(signing.keys(w).public)],
+         S, 2, ("twice.onnx", "2 signature entries")),
+    Case("expect_sha256_mismatch", lambda w, r, b: ["run", str(edit_csv(w, lambda t: t, "ok.csv")), "--model", str(b),
+                                                    "--expect-sha256", "0" * 64],
+         S, 2, ("tiny.onnx", "is not the expected 0000")),
+    Case("expect_sha256_malformed", lambda w, r, b: ["verify", str(b), "--expect-sha256", "12ab"], S, 2,
+         ("--expect-sha256 '12ab'", "64 hex digits")),
+    Case("trusted_key_is_private_key", lambda w, r, b: ["verify", str(signing.signed_copy(b, w)), "--trusted-key",
+                                                        str(signing.keys(w).private)],
+         S, 2, ("key: is a private key",)),
+    Case("trusted_key_corrupt", lambda w, r, b: ["verify", str(signing.signed_copy(b, w)), "--trusted-key",
+                                                 str(signing.corrupt_public_key(w))],
+         S, 2, ("broken.pub", "corrupt PEM key file")),
+    Case("trusted_key_missing", lambda w, r, b: ["run", str(edit_csv(w, lambda t: t, "ok.csv")), "--trusted-key",
+                                                 str(w / "absent.pub")],
+         S, 2, ("absent.pub", "no such key file")),
+    Case("sign_key_is_public_key", lambda w, r, b: ["export", str(r), "--out", str(w / "b.onnx"), "--sign-key",
+                                                    str(signing.keys(w).public)],
+         T, 2, ("key.pub: is a public key",)),
+    Case("keygen_existing_key", lambda w, r, b: ["keygen", str(signing.keys(w).private)], T, 2, ("key: already exists",)),
     # ---- end signing and pinning
     # ---- issue 13 · output side
+    Case("summary_is_input", lambda w, r, b: outputs.run(w, "--summary", w / "ok.csv", "--overwrite"), S, 2,
+         ("ok.csv: is the input", "--summary")),
+    Case("summary_is_output", lambda w, r, b: outputs.run(w, "--output", w / "o.parquet", "--summary", w / "o.parquet",
+                                                          "--overwrite"), S, 2, ("o.parquet: is the --output",)),
+    Case("summary_is_bundle", lambda w, r, b: outputs.run(w, "--model", outputs.bundle_copy(b, w), "--summary",
+                                                          w / "model.onnx", "--overwrite"), S, 2,
+         ("model.onnx: is the bundle",)),
+    Case("summary_exists", lambda w, r, b: outputs.run(w, "--summary", outputs.existing(w, "s.json")), S, 2,
+         ("s.json: already exists; pass --overwrite",)),
+    Case("summary_missing_folder", lambda w, r, b: outputs.run(w, "--summary", w / "no" / "s.json"), S, 2,
+         ("s.json", "does not exist")),
+    Case("summary_symlink", lambda w, r, b: outputs.run(w, "--summary", outputs.symlink(w, "stdout"), "--overwrite"),
+         S, 2, ("stdout: is a symbolic link",)),
+    Case("output_is_input", lambda w, r, b: outputs.run(w, "--output", w / "ok.csv", "--overwrite"), S, 2,
+         ("ok.csv: is the input",)),
+    Case("output_device", lambda w, r, b: outputs.run(w, "--output", outputs.device(w), "--overwrite"), S, 2,
+         ("null: is a ", "refusing to replace it")),
+    Case("output_symlink", lambda w, r, b: outputs.run(w, "--output", outputs.symlink(w, "link.parquet"), "--overwrite"),
+         S, 2, ("link.parquet: is a symbolic link",)),
+    Case("output_name_too_long", lambda w, r, b: outputs.run(w, "--output", w / ("s" * 260 + ".parquet")), S, 2,
+         ("the file name is too long (268 bytes",)),
     # ---- end output side
     # ---- issue 13 · input side
+    Case("year_zero", run_csv(cell(1, "", "0000-01-01")), S, 2,
+         ("bad.csv", "row 1 (line 2)", "'0000-01-01'", "outside the supported dates 1678-01-01 to 2261-12-31")),
+    Case("year_zero_later_row", train_csv(cell(7, "", "0000-01-01")), T, 2,
+         ("bad.csv", "row 7 (line 8)", "'0000-01-01'", "outside the supported dates")),
+    Case("parquet_year_10004", lambda w, r, b: ["run", str(inputs.far_parquet(w))], S, 2,
+         ("far.parquet", "column 'Date' row 10", "'+10004-", "outside the supported dates")),
+    Case("two_digit_years", lambda w, r, b: ["run", str(inputs.two_digit_years(w))], S, 2,
+         ("mdy.csv", "row 1 (line 2)", "'8/19/04'", "two-digit years are ambiguous")),
+    Case("cr_only_line_endings", lambda w, r, b: ["run", str(inputs.text(w, "mac.csv", inputs.LINES, end="\r"))], S, 2,
+         ("mac.csv", "CR-only line endings")),
+    Case("binary_input", lambda w, r, b: ["run", str(inputs.binary(w))], S, 2,
+         ("blob.csv", "not a text CSV file (binary data)")),
+    Case("double_gzip", lambda w, r, b: ["run", str(inputs.double_gzip(w))], S, 2,
+         ("twice.csv.gz", "not a text CSV file (gzip inside gzip)")),
+    Case("duplicate_close_column", lambda w, r, b: ["run", str(inputs.duplicate_close(w))], S, 2,
+         ("dup.csv", "columns 5 and 7 are both named 'Close'")),
+    Case("huge_prices", lambda w, r, b: ["run", str(inputs.scaled(w, 1e298))], S, 2,
+         ("scaled.csv", "column 'Open' row 1 (line 2)", "outside the supported price range [1e-30, 1e+30]")),
+    Case("tiny_prices", lambda w, r, b: ["train", str(inputs.scaled(w, 1e-302)), "--out", str(w / "run")], T, 2,
+         ("scaled.csv", "column 'Open' row 1 (line 2)", "outside the supported price range")),
+    Case("fifo_input", lambda w, r, b: ["run", str(inputs.fifo(w))], S, 2,
+         ("pipe.csv", "is a FIFO (named pipe), not a regular file")),
     # ---- end input side
 ]
 
@@ -345,28 +450,6 @@ def test_commands_covered():
 
     seen = set().union(*(consts(c) for c in CASES))
     assert {"run", "verify", "inspect", "train", "export", "parity", "report"} <= seen
-
-
-def test_disk_full_leaves_no_output(tmp_path, monkeypatch, capsys):
-    """ENOSPC while writing the output (simulated): exit 2, one line, no output, no temp files."""
-    import errno
-
-    from signalpack.score.cli import main
-
-    src = tmp_path / "prices.csv"
-    src.write_text(goog_text())
-
-    def full(self, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
-    monkeypatch.setattr(sys, "argv", ["score", "run", str(src)])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["score: error: " + str(tmp_path / "prices.signals.parquet") + ": cannot write (No space left on device)"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]
 
 
 def test_short_symbol_beside_healthy_ones_is_counted_not_an_error(tmp_path):
