@@ -171,6 +171,7 @@ def test_scoring_path_loads_no_pickle_opens_no_socket_and_no_manifest_path(tmp_p
     }, ours
 
 
+@pytest.mark.slow
 def test_keras_members_load_in_safe_mode(tmp_path, tiny_run):
     """A member carrying a Lambda layer (arbitrary Python) is refused, not executed."""
     import shutil

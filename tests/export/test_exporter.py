@@ -59,6 +59,7 @@ def test_graph_is_one_fused_lstm_per_member_and_portable(tiny_export):
     assert tiny_export.size < 2 * 2**20
 
 
+@pytest.mark.slow
 def test_reexport_is_byte_identical(tiny_run, tiny_export, tmp_path):
     again = export_run(tiny_run.run_dir, tmp_path / "again.onnx")
     assert again.sha256 == tiny_export.sha256
@@ -227,6 +228,7 @@ def _tamper_final_bytes(monkeypatch, change):
     monkeypatch.setattr(exporter, "_serialize", serialize)
 
 
+@pytest.mark.slow
 def test_export_refuses_final_bytes_whose_graph_differs(tiny_run, tmp_path, monkeypatch):
     def change(data):
         m = onnx.load_from_string(data)

@@ -331,6 +331,7 @@ def _rows(draw):
     return frame, batches
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_rows(), fan_in=st.integers(2, 4), extra=st.integers(0, 30))
 def test_external_sort_equals_a_stable_in_memory_sort(tmp_path_factory, data, fan_in, extra):
@@ -344,6 +345,7 @@ def test_external_sort_equals_a_stable_in_memory_sort(tmp_path_factory, data, fa
     assert not any(folder.iterdir()), "read blocks are deleted"
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_rows(), fan_in=st.integers(2, 4), pick=st.data())
 def test_external_sort_reports_the_first_duplicate_with_both_rows(tmp_path_factory, data, fan_in, pick):

@@ -213,6 +213,7 @@ def test_defect_09_disk_full_during_the_final_combine(full_disk, scale_inputs):
     assert list(full_disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_defect_09_old_output_survives_a_full_disk(full_disk, scale_inputs):
     out = full_disk / "signals.parquet"
     out.write_bytes(b"PAR1 yesterday's complete output")
@@ -289,7 +290,7 @@ def big_input(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
                          ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("old_output", [False, True], ids=["fresh", "replacing"])
+@pytest.mark.parametrize("old_output", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["fresh", "replacing"])
 def test_defect_16_signal_while_writing_parts_leaves_nothing(tmp_path, big_input, signum, code, word, old_output):
     out = tmp_path / "signals.parquet"
     if old_output:

@@ -337,6 +337,7 @@ def test_defect_04_pinning_catches_tampering_that_verify_misses(tiny_export, key
 
 # ----------------------------------------------------------------------------- $SCORE_TRUSTED_KEY, run
 
+@pytest.mark.slow
 def test_score_trusted_key_environment_variable(signed_export, tiny_export, key_dir):
     alice, mallory = str(key_dir / "alice.pub"), str(key_dir / "mallory.pub")
     signed, unsigned = str(signed_export.bundle), str(tiny_export.bundle)
