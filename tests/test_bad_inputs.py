@@ -407,16 +407,17 @@ TF_IN_CHILD = {"bit_flipped_weights_parity", "corrupt_keras_parity", "corrupt_ke
 """Cases whose child process loads TensorFlow and the Keras members (~6 s each): in the full run only."""
 
 
-FIRST_ISSUE_13_CASE = "duplicate_manifest_key"
-FAST_ISSUE_13_CASES = {"duplicate_manifest_key", "expect_sha256_mismatch", "summary_is_input", "binary_input"}
-"""The issue-13 rows run in the full suite; one per section stays in the fast loop (each defect also
-has its own named test there)."""
+FAST_CASES = {
+    "missing_column", "nan", "duplicate_symbol_timestamp", "truncated_parquet", "output_exists", "config_unknown_key",
+    "truncated_bundle", "future_manifest_version", "format_1_bundle", "export_nan_atol",
+    "duplicate_manifest_key", "expect_sha256_mismatch", "summary_is_input", "binary_input",
+}
+"""Every row runs in the full suite (a fresh interpreter per row, ~0.65 s each); these, spread over the
+commands and the kinds of fault, also run in the fast loop, beside the named test of each defect."""
 
 
 def _is_slow(case: Case) -> bool:
-    names = [c.name for c in CASES]
-    late = names.index(case.name) >= names.index(FIRST_ISSUE_13_CASE)
-    return case.name in TF_IN_CHILD or (late and case.name not in FAST_ISSUE_13_CASES)
+    return case.name in TF_IN_CHILD or case.name not in FAST_CASES
 
 
 @pytest.mark.parametrize(

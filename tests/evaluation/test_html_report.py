@@ -293,6 +293,7 @@ def test_walk_forward_section_has_one_row_per_fold(full_run, full_report):
     assert "walk_forward" in full_report.pngs
 
 
+@pytest.mark.slow
 def test_rerun_is_byte_identical(full_run, full_report):
     before = {p.name: p.read_bytes() for p in (full_run / "report").iterdir()}
     again = write_report(full_run)
@@ -311,6 +312,7 @@ def test_real_walk_forward_run(tiny_walk_forward, tmp_path):
     assert "walk_forward" in result.pngs
 
 
+@pytest.mark.slow
 def test_older_run_without_close_random_returns_or_sharpe(full_run, tmp_path):
     run = copy_run(full_run, tmp_path / "old")
     pred = pl.read_csv(run / "predictions.csv", infer_schema_length=0)

@@ -194,6 +194,7 @@ def test_bundle_sha_is_reported(tiny_export):
     assert hashlib.sha256(tiny_export.bundle.read_bytes()).hexdigest() == tiny_export.sha256
 
 
+@pytest.mark.slow
 def test_atol_reaches_the_manifest_and_verify_uses_it(tiny_run, tmp_path, monkeypatch):
     """A bundle exported with a looser --atol records it, so its own `score verify` checks against it.
     The export reads and checks the run directory once."""
@@ -243,6 +244,7 @@ def test_export_refuses_final_bytes_whose_graph_differs(tiny_run, tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_verifies_golden_vectors_on_the_bytes_it_writes(tiny_run, tmp_path, monkeypatch):
     def change(data):
         m = onnx.load_from_string(data)

@@ -320,7 +320,7 @@ def _base(rows: int) -> bytes:
 FAST_BASE = _base(160)  # 160 real rows: over one 59-row window, so many cases score, and quickly
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
 @given(case=mutated(FAST_BASE))
 def test_csv_mutations_never_crash(driver, tmp_path_factory, case):
     work = WORK.get("fast") or WORK.setdefault("fast", tmp_path_factory.mktemp("fuzz"))

@@ -195,6 +195,7 @@ def test_defect_09_disk_full_while_writing_parts(full_disk, scale_inputs):
     assert list(full_disk.iterdir()) == []  # no output, no temporary file, no .parts folder
 
 
+@pytest.mark.slow
 def test_defect_09_disk_full_during_the_final_combine(full_disk, scale_inputs):
     """60k rows (~0.8 MB): the parts fit in 1 MB, the combined file beside them does not."""
     out = full_disk / "signals.parquet"

@@ -82,6 +82,7 @@ def signed_export(tiny_run, tmp_path_factory, key_dir):
 
 # ----------------------------------------------------------------------------- export --sign-key
 
+@pytest.mark.slow
 def test_signed_export_is_the_unsigned_bundle_plus_one_last_entry(signed_export, tiny_export, key_dir):
     signed = signed_export.bundle.read_bytes()
     unsigned = tiny_export.bundle.read_bytes()
