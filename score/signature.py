@@ -126,6 +126,8 @@ def _read_key_file(path: Path) -> bytes:
         raise InputError(f"{path}: no such key file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a key file")
+    if not path.is_file():  # a FIFO or device would block the open or never end
+        raise InputError(f"{path}: not a regular file, expected a key file")
     try:
         with open(path, "rb") as fh:
             data = fh.read(_MAX_KEY_FILE + 1)

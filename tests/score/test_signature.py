@@ -530,3 +530,13 @@ def test_a_crlf_pem_reads_the_same(tmp_path):
     crlf = tmp_path / "crlf.pub"
     crlf.write_bytes(k.public.read_bytes().replace(b"\n", b"\r\n"))
     assert read_public_key(crlf) == k.raw_public
+
+
+def test_a_fifo_key_file_is_refused_without_blocking(tmp_path):
+    """A FIFO given as --trusted-key would block the open forever: refused on stat, one line."""
+    fifo = tmp_path / "key.pub"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_public_key(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_private_key(fifo)
