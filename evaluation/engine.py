@@ -223,7 +223,7 @@ def simulate(
     if sig.shape != (n,) or conf.shape != (n,):
         raise ValueError("signal and confidence must have one value per bar")
     with np.errstate(invalid="ignore"):
-        actionable = conf >= cfg.confidence_threshold
+        actionable = conf >= cfg.threshold()
     want = np.full(n, HOLD, dtype=np.int8)
     want[actionable & (sig == BUY)] = BUY
     want[actionable & (sig == SELL)] = SELL

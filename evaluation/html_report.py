@@ -8,7 +8,8 @@ when present), draws every figure with ``train.plots`` and writes
     <out_dir>/<section>.png    the same images as files (overview.png is the composite
                                meant for a README screenshot)
 
-Every model figure stands beside its baseline. An optional input that is missing
+The verdict (skill or luck, with the rules that failed) comes first; every model figure
+stands beside its no-skill baselines, with its 95% interval where the run has one. An optional input that is missing
 (no walk-forward, no random_returns.csv in an older run, zero trades) gives its
 section a plain sentence saying why there is nothing to plot, never an error. The
 output is built in a temporary folder beside ``out_dir`` and renamed into place,
@@ -40,7 +41,7 @@ __all__ = ["MAX_TRADE_PANELS", "REPORT_FILE", "REQUIRED_FILES", "SECTIONS", "Rep
 
 REPORT_FILE = "report.html"
 SECTIONS = (
-    "overview", "metrics", "equity", "trades", "confusion", "precision_recall", "reliability",
+    "verdict", "overview", "metrics", "equity", "trades", "confusion", "precision_recall", "reliability",
     "confidence", "learning_curves", "monte_carlo", "sharpe", "walk_forward",
 )
 """Section ids, in page order (each is ``<section id="...">`` with an ``<h2>``)."""
@@ -52,7 +53,7 @@ class ReportResult:
 
     html : path of report.html.
     pngs : {section id: path of its PNG}, in page order; a section without an image
-        (metrics, sharpe, walk_forward when the run has none) is absent.
+        (verdict, metrics, sharpe, walk_forward when the run has none) is absent.
     sections : the section ids in page order.
     """
 

@@ -48,6 +48,7 @@ def classification_metrics(
         "confusion_matrix": confusion_matrix(y_true, pred, labels=labels).tolist(),
         "signal_distribution": {c: int(v) for c, v in zip(CLASS_NAMES, counts, strict=True)},
         "mean_confidence": float(conf.mean()) if len(conf) else 0.0,
+        "max_confidence": float(conf.max()) if len(conf) else 0.0,
         "share_confident": float((conf >= threshold).mean()) if len(conf) else 0.0,
     }
 

@@ -11,7 +11,15 @@ import numpy as np
 import polars as pl
 
 from signalpack.evaluation.report_data import RunData, empty_trades
-from signalpack.evaluation.summary import ordinal
+from signalpack.evaluation.summary import (
+    no_trade_reason,
+    ordinal,
+    skill_word,
+    threshold_lines,
+    traded,
+    trials_text,
+    walk_forward_count,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,6 +99,91 @@ class Section:
     alt: str = ""
 
 
+_BASELINE_NAMES = (
+    ("majority", "majority baseline"),
+    ("stratified_random", "stratified-random baseline"),
+    ("volatility_only", "volatility-only LR"),
+    ("all_features", "all-features LR"),
+)
+"""(metadata key, column name) of every no-skill reference, in table order."""
+
+_POINTS = ("accuracy", "balanced_accuracy")
+"""Metrics shown as percentages (their differences in percentage points)."""
+
+_METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1",
+                  "log_loss": "log loss"}
+
+
+def _top_confidence(run: RunData) -> float | None:
+    conf = run.predictions.get_column("confidence").drop_nulls()
+    return float(conf.max()) if conf.len() else None  # type: ignore[arg-type]
+
+
+def _iv(iv: Any, pct: bool, signed: bool = False) -> str:
+    """An interval record {estimate, low, high} as "38.32% [33.22%, 43.73%]" (differences in points)."""
+    if not isinstance(iv, dict) or iv.get("estimate") is None:
+        return "n/a"
+    if pct:
+        f = (lambda x: f"{100 * float(x):+.2f}") if signed else (lambda x: f"{100 * float(x):.2f}%")
+    else:
+        f = (lambda x: f"{float(x):+.4f}") if signed else (lambda x: f"{float(x):.4f}")
+    return f"{f(iv['estimate'])} [{f(iv.get('low'))}, {f(iv.get('high'))}]"
+
+
+def _headline_sentence(run: RunData, metric: str) -> str | None:
+    """The verdict metric with its interval, beside each no-skill reference's value."""
+    m = run.meta["metrics"]
+    iv = dig(m, f"uncertainty.model.{metric}")
+    if iv is None:
+        return None
+    fmt = _pct if metric in _POINTS else _num
+    refs = [f"{name} {fmt(dig(m, f'baselines.{key}.{metric}'))}" for key, name in _BASELINE_NAMES
+            if dig(m, f"baselines.{key}.{metric}") is not None]
+    label = _METRIC_LABELS.get(metric, metric)
+    value = _iv(iv, metric in _POINTS)
+    return f"Ensemble {label} on the test segment {value} (95% interval), against: {', '.join(refs)}."
+
+
+def _verdict(run: RunData) -> Section:
+    """Skill or luck, first: the verdict, every failed rule, the linear remark, the threshold."""
+    meta = run.meta
+    v = meta.get("verdict")
+    body = []
+    if not isinstance(v, dict):
+        body.append(_p("<strong>Verdict: not recorded</strong> (the run predates verdicts; train again to get one)."))
+        metric = "balanced_accuracy"
+    else:
+        metric = v.get("metric") or "balanced_accuracy"
+        body.append(_p(
+            f"<strong>Model skill: {esc(skill_word(v.get('model_skill')))}</strong> &nbsp;·&nbsp; "
+            f"<strong>Strategy skill: {esc(skill_word(v.get('strategy_skill'), traded(meta)))}</strong>"))
+        body.append(_p(esc(
+            f"Model skill needs the 95% interval of model − reference on {_METRIC_LABELS.get(metric, metric)} to lie "
+            f"{'below' if metric == 'log_loss' else 'above'} 0 for every no-direction reference (majority class, stratified random, volatility-only "
+            "logistic regression), and training that moved beyond the class prior. Strategy skill needs the "
+            "strategy to beat both nulls (exposure-matched random entries, its own block-permuted signals) at "
+            "95% and a PSR against buy-and-hold's Sharpe of at least 0.95; it is n/a when the strategy did not "
+            "trade.")))
+        reasons = v.get("reasons") or []
+        if reasons:
+            body.append(_p("What failed:") + "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>")
+        else:
+            body.append(_p("Every rule passed."))
+        for r in v.get("remarks") or []:
+            body.append(_p(f"Beside the verdict: {esc(r)}."))
+    headline = _headline_sentence(run, metric)
+    if headline:
+        body.append(_p(esc(headline)))
+    if not traded(meta):
+        body.append(_p(esc(f"Why the strategy made no trades: {no_trade_reason(meta, _top_confidence(run))}.")))
+    wf = meta.get("walk_forward")
+    count = walk_forward_count(wf) if isinstance(wf, dict) else None
+    if count:
+        body.append(_p(esc(f"Walk-forward: {count}.")))
+    body.append(_p("<br>".join(esc(line) for line in threshold_lines(meta))))
+    return Section("verdict", "Verdict: skill or luck", "".join(body))
+
+
 def _overview(run: RunData) -> Section:
     from signalpack.evaluation import plots
 
@@ -132,18 +225,25 @@ def _metrics(run: RunData) -> Section:
     base = m["baselines"]
     cols = [("ensemble", m["ensemble"])]
     cols += [(f"member {i}", mm) for i, mm in enumerate(m.get("members") or [])]
-    cols += [("majority baseline", base.get("majority") or {}),
-             ("stratified-random baseline", base.get("stratified_random") or {})]
+    cols += [(name, base[key]) for key, name in _BASELINE_NAMES if isinstance(base.get(key), dict)]
     rows = [[esc(label)] + [fmt(c.get(key)) for _, c in cols] for key, label, fmt in _CLASSIFICATION_ROWS]
     rows.append([esc(f"share with confidence ≥ threshold ({run.threshold:g})")]
                 + [_pct(c.get("share_confident")) for _, c in cols])
     n = m["ensemble"].get("n")
+    draws = dig(base, "stratified_random.draws")
+    text = (f"{fmt_int(n)} labelled test windows. The majority baseline always predicts the most frequent "
+            "training class; the stratified-random baseline draws a class with the training frequencies "
+            f"({'mean of ' + fmt_int(draws) + ' draws' if draws else 'one draw'}; hard 0/1 probabilities, hence "
+            "its large log loss).")
+    if "volatility_only" in base or "all_features" in base:
+        text += (" The logistic regressions (LR) take the features at each window's last step and are fitted on "
+                 "the training windows with the members' class weighting: volatility-only sees the volatility "
+                 "features alone (it can sort HOLD from a move, not its direction), all-features sees every feature.")
     body = [
         "<h3>Classification on the test segment</h3>",
-        _p(f"{fmt_int(n)} labelled test windows. The majority baseline always predicts the most frequent "
-           "training class; the stratified-random baseline draws a class with the training frequencies "
-           "(hard 0/1 probabilities, hence its large log loss)."),
+        _p(esc(text)),
         _table(["metric"] + [esc(name) for name, _ in cols], rows, cls="num"),
+        _intervals(m.get("uncertainty"), dig(run.meta, "verdict.metric")),
     ]
 
     sim = run.meta["simulation"]
@@ -157,16 +257,81 @@ def _metrics(run: RunData) -> Section:
                trows, cls="num"),
     ]
     if not s.get("n_trades"):
-        body.append(_p(f"No signal reached the confidence threshold ({run.threshold:g}): the strategy stayed "
-                       "in cash, so there is no random-signal baseline to compare with."))
+        body.append(_p(esc(f"No trades: the strategy stayed in cash, so there is nothing to compare with the "
+                           f"random-signal baseline or the nulls. Why: {no_trade_reason(run.meta, _top_confidence(run))}.")))
     elif rnd.get("runs"):
         body.append(_p(
-            f"Random-signal baseline: {fmt_int(rnd['runs'])} runs, each placing {fmt_int(rnd.get('n_trades'))} long "
-            f"round trips at random bars with the same costs and stops; 5th–95th percentile of their total "
-            f"return {_pct(rnd.get('p5_return'))} … {_pct(rnd.get('p95_return'))}. The strategy's return is at "
-            f"the {ordinal(round(rnd['strategy_percentile'])) if rnd.get('strategy_percentile') is not None else 'n/a'} "
+            f"Random-signal baseline (matches the trade count only): {fmt_int(rnd['runs'])} runs, each placing "
+            f"{fmt_int(rnd.get('n_trades'))} long round trips at random bars with the same costs and stops; 5th–95th "
+            f"percentile of their total return {_pct(rnd.get('p5_return'))} … {_pct(rnd.get('p95_return'))}. The "
+            "strategy's return is at the "
+            f"{ordinal(round(rnd['strategy_percentile'])) if rnd.get('strategy_percentile') is not None else 'n/a'} "
             "percentile."))
+    body.append(_nulls(sim))
     return Section("metrics", "Metrics beside baselines", "".join(body))
+
+
+def _intervals(u: Any, metric: str | None) -> str:
+    """The ensemble's 95% intervals and the paired differences model − each baseline, per metric."""
+    if not isinstance(u, dict):
+        return _p("This run directory records no intervals (made by an older signalpack).")
+    b = u.get("bootstrap") or {}
+    diffs = u.get("differences") or {}
+    present = [(key, name) for key, name in _BASELINE_NAMES if key in diffs]
+    rows = []
+    for key, label, _fmt in _CLASSIFICATION_ROWS:
+        pct = key in _POINTS
+        rows.append([esc(label), esc(_iv(dig(u, f"model.{key}"), pct))]
+                    + [esc(_iv(dig(diffs, f"{k}.{key}"), pct, signed=True)) for k, _ in present])
+    chosen = _METRIC_LABELS.get(metric or "balanced_accuracy", metric)
+    text = (f"95% intervals from a {b.get('method', 'bootstrap')}, block length {fmt_int(b.get('block_length'))} "
+            f"bars (at least the label horizon), {fmt_int(b.get('resamples'))} resamples. A difference is model − "
+            "baseline on the same resampled windows: in percentage points for accuracy and balanced accuracy, "
+            "as is for macro F1 and log loss (for log loss a negative difference means the model is better). "
+            f"The verdict reads the {chosen} row: model skill needs every no-direction reference's interval on "
+            "the model's side of 0.")
+    return ("<h3>Uncertainty: 95% intervals</h3>" + _p(esc(text))
+            + _table(["metric", "ensemble"] + [esc(f"model − {name}") for _, name in present], rows, cls="num"))
+
+
+_NULLS = (
+    ("exposure_matched", ("exposure-matched random entries (the strategy's own trades, same holding times, "
+                         "placed at random)")),
+    ("block_permuted", "the strategy's own signals, block-permuted in time"),
+)
+
+
+def _nulls(sim: dict[str, Any]) -> str:
+    """The strategy against its nulls, and its PSR against buy-and-hold beside buy-and-hold's own."""
+    nulls = sim.get("nulls")
+    out = []
+    if isinstance(nulls, dict) and nulls:
+        rows = []
+        for key, name in _NULLS:
+            n = nulls.get(key)
+            if not isinstance(n, dict):
+                continue
+            p = n.get("p_value")
+            pct = n.get("strategy_percentile")
+            rows.append([esc(name), fmt_int(n.get("runs")), _pct(n.get("median")),
+                         f"{_pct(n.get('p5'))} … {_pct(n.get('p95'))}", _pct(n.get("strategy")),
+                         ordinal(round(pct)) if pct is not None else "n/a", _num(p),
+                         "yes" if p is not None and p <= 0.05 else "no"])
+        out += ["<h3>Strategy nulls</h3>",
+                _p(esc("Each null keeps what the strategy had and randomises only its timing; the strategy beats "
+                       "a null at 95% when its one-sided p-value is at most 0.05. Returns of strategy and nulls "
+                       "alike are replayed open to open (stops not re-applied).")),
+                _table(["null", "runs", "null median return", "5th–95th percentile", "strategy (replayed)",
+                        "strategy percentile", "p-value", "beaten at 95%"], rows, cls="num")]
+    elif isinstance(nulls, dict):
+        out.append(_p("The strategy nulls were not run: the strategy made no trades (or null runs are off)."))
+    vs = sim.get("psr_vs_buy_and_hold")
+    if isinstance(vs, dict) and vs.get("psr_vs_benchmark") is not None:
+        out.append(_p(esc(
+            f"Probabilistic Sharpe ratio: P(true Sharpe > 0) {_num(vs.get('psr'))}, beside buy-and-hold's own "
+            f"{_num(vs.get('benchmark_psr'))}; against buy-and-hold's Sharpe ({_num(vs.get('benchmark_sharpe_per_bar'), 4)} "
+            f"per bar) the strategy's PSR is {_num(vs.get('psr_vs_benchmark'))} (strategy skill needs ≥ 0.95).")))
+    return "".join(out)
 
 
 def _equity(run: RunData) -> Section:
@@ -342,7 +507,8 @@ def _monte_carlo(run: RunData) -> Section:
         text = (f"{len(r):,} runs that trade at random bars, each with {fmt_int(rnd.get('n_trades'))} long round "
                 f"trips and the same costs and stops as the strategy, so only the timing differs. The strategy's "
                 f"total return {_pct(strategy_return)} is at the {ordinal(round(pct))} percentile (the share of runs at or "
-                f"below it); random median {_pct(float(np.median(r)))}.")
+                f"below it); random median {_pct(float(np.median(r)))}. This baseline matches the trade count only; "
+                "the strategy nulls under the metrics match the time in the market too.")
         return Section("monte_carlo", title, _p(esc(text)), plots.monte_carlo_figure(r, strategy_return, pct),
                         "histogram of random-signal returns with the strategy marked")
     if not s.get("n_trades"):
@@ -386,26 +552,40 @@ def _sharpe(run: RunData) -> Section:
             "probabilistic and deflated Sharpe ratios.")))
     trials = sim.get("trials") or []
     n_trials = stats.get("n_trials")
+    counted = trials_text(run.meta) or (f"{n_trials} trials" if n_trials is not None else "the trials")
     body = [_p(esc(
         "PSR is the probability that the strategy's true Sharpe ratio is above zero, given the length, skewness "
-        "and kurtosis of its bar returns. DSR deflates for selection: the probability that it is above SR₀, the "
-        f"best Sharpe ratio expected from {n_trials if n_trials is not None else 'the'} trials with no skill "
+        "and kurtosis of its bar returns; buy-and-hold's own PSR and the PSR against buy-and-hold's Sharpe stand "
+        "beside it, since in a rising market holding the index clears zero too. DSR deflates for selection: the "
+        f"probability that it is above SR₀, the best Sharpe ratio expected from {counted} with no skill "
         "(Bailey & López de Prado)."))]
     if stats.get("note"):
         body.append(_p(esc(stats["note"])))
-    body.append(_table(["statistic", "value"], [[esc(label), fmt(stats.get(key))] for key, label, fmt in _SHARPE_ROWS],
-                       cls="num"))
+    rows = [[esc(label), fmt(stats.get(key))] for key, label, fmt in _SHARPE_ROWS]
+    vs = sim.get("psr_vs_buy_and_hold")
+    if isinstance(vs, dict):
+        at = next(i for i, (key, *_rest) in enumerate(_SHARPE_ROWS) if key == "psr") + 1
+        rows[at:at] = [
+            [esc("buy-and-hold's own PSR (its P(SR > 0))"), _pct(vs.get("benchmark_psr"))],
+            [esc("PSR against buy-and-hold's Sharpe (strategy skill needs ≥ 95%)"), _pct(vs.get("psr_vs_benchmark"))],
+        ]
+    body.append(_table(["statistic", "value"], rows, cls="num"))
     if trials:
         key = "sharpe" if any("sharpe" in t for t in trials) else "sharpe_per_bar"
+        with_thr = any("threshold" in t for t in trials)
         body.append(_p(esc(f"The {len(trials)} trials counted:")))
-        body.append(_table(["trial", "Sharpe ratio" if key == "sharpe" else "Sharpe ratio per bar"],
-                           [[esc(t.get("name", "?")), _num(t.get(key), 4)] for t in trials], cls="num"))
+        body.append(_table(["trial"] + (["threshold"] if with_thr else [])
+                           + ["Sharpe ratio" if key == "sharpe" else "Sharpe ratio per bar"],
+                           [[esc(t.get("name", "?"))] + ([_num(t.get("threshold"), 2)] if with_thr else [])
+                            + [_num(t.get(key), 4)] for t in trials], cls="num"))
     return Section("sharpe", title, "".join(body))
 
 
 _WF_COLUMNS = (
     ("ensemble balanced accuracy", "metrics.ensemble.balanced_accuracy", "ensemble.balanced_accuracy", _pct),
     ("majority balanced accuracy", "metrics.baselines.majority.balanced_accuracy", "majority.balanced_accuracy", _pct),
+    ("volatility-only LR balanced accuracy", "metrics.baselines.volatility_only.balanced_accuracy",
+     "volatility_only.balanced_accuracy", _pct),
     ("strategy return", "simulation.strategy.total_return", "strategy.total_return", _pct),
     ("buy &amp; hold return", "simulation.buy_and_hold.total_return", "buy_and_hold.total_return", _pct),
     ("strategy Sharpe", "simulation.strategy.sharpe", "strategy.sharpe", _num),
@@ -441,14 +621,19 @@ def _walk_forward(run: RunData) -> Section:
         s = dig(fold, f"segments.{seg}") or {}
         return esc(f"{fmt_date(s.get('start'))} … {fmt_date(s.get('end'))}")
 
+    verdicts = any(isinstance(f.get("verdict"), dict) for f in folds)
     rows = []
     for f in folds:
+        v = f.get("verdict") if isinstance(f.get("verdict"), dict) else {}
+        did = bool(dig(f, "simulation.strategy.n_trades"))
+        skill = ([esc(skill_word(v.get("model_skill"))) if v else "n/a",
+                  esc(skill_word(v.get("strategy_skill"), did)) if v else "n/a"] if verdicts else [])
         rows.append([esc(f.get("fold")), period(f, "train"), period(f, "test"),
-                     fmt_int(dig(f, "segments.test.windows"))]
+                     fmt_int(dig(f, "segments.test.windows"))] + skill
                     + [fmt(dig(f, path)) for _, path, _, fmt in _WF_COLUMNS])
     foot = []
     for label, stat in (("mean", "mean"), ("std", "std")):
-        cells = [label, "", "", ""]
+        cells = [label, "", "", ""] + (["", ""] if verdicts else [])
         for _, path, name, fmt in _WF_COLUMNS:
             agg = aggregate.get(name)
             if isinstance(agg, dict) and agg.get(stat) is not None:
@@ -457,11 +642,14 @@ def _walk_forward(run: RunData) -> Section:
                 v = _mean_std([dig(f, path) for f in folds])[stat == "std"]
             cells.append(_num(v, 1) if fmt is fmt_int and v is not None else fmt(v))
         foot.append(cells)
-    head = ["fold", "train", "test", "test windows"] + [h for h, *_ in _WF_COLUMNS]
+    head = (["fold", "train", "test", "test windows"] + (["model skill", "strategy skill"] if verdicts else [])
+            + [h for h, *_ in _WF_COLUMNS])
     text = (f"{len(folds)} {esc(wf.get('scheme', 'expanding'))}-window folds: each fold trains on everything "
             "before its validation segment and is tested on the slice after it, so every test slice is "
             "out of sample. Figures are on each fold's test segment, each beside its baseline; mean and "
             "standard deviation across folds below the folds.")
+    count = walk_forward_count(wf)
+    text += f" Each fold gets its own verdict: {esc(count)}." if count else " This run records no per-fold verdicts."
     series = {}
     for _, path, name, _fmt in _WF_COLUMNS:
         vals = [dig(f, path) for f in folds]
@@ -475,6 +663,6 @@ def _walk_forward(run: RunData) -> Section:
 
 
 BUILDERS: tuple[Callable[[RunData], Section], ...] = (
-    _overview, _metrics, _equity, _trades, _confusion, _precision_recall, _reliability, _confidence,
+    _verdict, _overview, _metrics, _equity, _trades, _confusion, _precision_recall, _reliability, _confidence,
     _learning_curves, _monte_carlo, _sharpe, _walk_forward,
 )

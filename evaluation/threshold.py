@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from signalpack.evaluation.config import SimConfig
+from signalpack.evaluation.config import DEFAULT_GRID, DEFAULT_MIN_TRADES, SimConfig
 
 if TYPE_CHECKING:
     import polars as pl
@@ -54,10 +54,6 @@ __all__ = [
     "validation_segment",
 ]
 
-DEFAULT_GRID: tuple[float, ...] = (0.35, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65, 0.70)
-"""Confidence is the top class probability, so it is never below 1/3."""
-
-DEFAULT_MIN_TRADES = 5
 
 _COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "signal", "confidence")
 

@@ -17,6 +17,15 @@ model_skill (true | false)
     validation labels (``class_prior_log_loss``); the reason reads "the model did not
     learn beyond the class prior".
 
+    Which prior: the one the members are trained towards. With balanced class weights
+    (the default) the weighted loss of a constant prediction is lowest at the *uniform*
+    distribution over the training classes, so a member that learned nothing converges
+    to 1/3 each, whose validation log loss is ln 3 whatever the class frequencies. The
+    frequency prior (what the majority baseline predicts) scores lower than that on
+    imbalanced labels without knowing anything more; a weighted model that is pulled
+    away from it on purpose would fail against it by construction. Both losses are
+    recorded (``prior_val_loss``, ``frequency_prior_val_loss``); the rule uses the first.
+
     The metric is **balanced accuracy** (``MODEL_METRIC``), not log loss:
 
     * Log loss cannot rank these references fairly. The stratified-random baseline's
@@ -94,15 +103,18 @@ _METRIC_NAMES = {
 _EPS = 1e-7  # the probability clip of metrics.classification_metrics
 
 
-def class_prior_log_loss(y_train: np.ndarray, y_eval: np.ndarray) -> float:
+def class_prior_log_loss(y_train: np.ndarray, y_eval: np.ndarray, balanced: bool = False) -> float:
     """Log loss on ``y_eval`` of always predicting the training class frequencies (clipped and
     renormalised as in ``metrics.classification_metrics``): the loss a model that learned
-    nothing but the prior gets."""
+    nothing but the prior gets. ``balanced``: the prior under balanced class weights instead,
+    uniform over the classes present in training (module doc)."""
     tr = np.asarray(y_train, dtype=np.int64)
     ev = np.asarray(y_eval, dtype=np.int64)
     if tr.size == 0 or ev.size == 0:
         raise ValueError("class_prior_log_loss needs training and evaluation labels")
-    prior = np.clip(np.bincount(tr, minlength=N_CLASSES)[:N_CLASSES] / tr.size, _EPS, 1.0)
+    counts = np.bincount(tr, minlength=N_CLASSES)[:N_CLASSES]
+    freq = (counts > 0) / np.count_nonzero(counts) if balanced else counts / tr.size
+    prior = np.clip(freq, _EPS, 1.0)
     prior /= prior.sum()
     return float(-np.log(prior[ev]).mean())
 
@@ -113,12 +125,16 @@ class LearningDiagnostics:
 
     best_epochs : each member's best (restored) epoch, counted from 1.
     best_val_loss : the lowest validation loss of any member at any epoch (None: none recorded).
-    prior_val_loss : ``class_prior_log_loss(y_train, y_validation)``.
+    prior_val_loss : ``class_prior_log_loss(y_train, y_validation, balanced)``: the prior
+        the members are trained towards (the rule's reference).
+    frequency_prior_val_loss : the frequency prior's (the majority baseline's), reported.
     """
 
     best_epochs: tuple[int, ...]
     best_val_loss: float | None
     prior_val_loss: float
+    frequency_prior_val_loss: float | None = None
+    prior: str = "class frequencies"
 
     @classmethod
     def from_histories(
@@ -127,14 +143,18 @@ class LearningDiagnostics:
         histories: Sequence[Sequence[Mapping[str, float]]],
         y_train: np.ndarray,
         y_validation: np.ndarray,
+        balanced: bool = False,
     ) -> LearningDiagnostics:
-        """From each member's per-epoch rows (with ``val_loss``, as ``MemberResult.history``)."""
+        """From each member's per-epoch rows (with ``val_loss``, as ``MemberResult.history``).
+        balanced : the members were trained with balanced class weights (module doc)."""
         losses = [float(r["val_loss"]) for h in histories for r in h if "val_loss" in r]
         finite = [v for v in losses if math.isfinite(v)]
         return cls(
             tuple(int(e) for e in best_epochs),
             min(finite) if finite else None,
+            class_prior_log_loss(y_train, y_validation, balanced),
             class_prior_log_loss(y_train, y_validation),
+            "uniform (balanced class weights)" if balanced else "class frequencies",
         )
 
     def failures(self) -> list[str]:
@@ -148,7 +168,7 @@ class LearningDiagnostics:
         elif not self.best_val_loss < self.prior_val_loss:
             out.append(
                 f"{NOT_LEARNED}: no member's validation loss beat the class prior's "
-                f"(best {self.best_val_loss:.4f} vs prior {self.prior_val_loss:.4f})"
+                f"(best {self.best_val_loss:.4f} vs {self.prior_val_loss:.4f} for the {self.prior} prior)"
             )
         return out
 
@@ -157,6 +177,8 @@ class LearningDiagnostics:
             "best_epochs": list(self.best_epochs),
             "best_val_loss": self.best_val_loss,
             "prior_val_loss": self.prior_val_loss,
+            "prior": self.prior,
+            "frequency_prior_val_loss": self.frequency_prior_val_loss,
             "learned": not self.failures(),
         }
 
@@ -221,9 +243,9 @@ def _fmt(iv: Interval, metric: str) -> str:
 
 
 def _model_rules(
-    differences: Mapping[str, Mapping[str, Interval]], learning: LearningDiagnostics, metric: str
+    differences: Mapping[str, Mapping[str, Interval]], learning: LearningDiagnostics | None, metric: str
 ) -> list[str]:
-    failed = learning.failures()
+    failed = learning.failures() if learning is not None else []
     label = _METRIC_NAMES[metric]
     for ref in NO_DIRECTION_REFERENCES:
         iv = differences.get(ref, {}).get(metric)
@@ -258,7 +280,7 @@ def _strategy_rules(s: StrategyEvidence) -> tuple[bool | None, list[str]]:
 
 def compute_verdict(
     differences: Mapping[str, Mapping[str, Interval]],
-    learning: LearningDiagnostics,
+    learning: LearningDiagnostics | None,
     strategy: StrategyEvidence,
     metric: str = MODEL_METRIC,
 ) -> Verdict:
@@ -267,7 +289,8 @@ def compute_verdict(
     differences : {reference: {metric: Interval of model − reference}} from
         ``bootstrap.difference_intervals``, for "majority", "stratified_random",
         "volatility_only" and, optionally, "all_features" (the linear remark).
-    learning : ``LearningDiagnostics`` of the members.
+    learning : ``LearningDiagnostics`` of the members; None for a model without a training
+        history (a logistic regression judged as if it were the model), which skips rule (1).
     strategy : ``StrategyEvidence`` of the ensemble's strategy on the test segment.
     metric : the model-skill metric; balanced accuracy unless there is a reason (module doc).
     """

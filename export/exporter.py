@@ -140,6 +140,24 @@ def _test_index(run_dir: Path, n: int) -> list[dict[str, Any]] | None:
     return [{"symbol": s or "", "timestamp": t} for s, t in pred.iter_rows()]
 
 
+def _threshold_record(t: dict[str, Any]) -> dict[str, Any]:
+    """How the bundle's confidence threshold was chosen (no grid: that stays in the run directory)."""
+    out = {"mode": t["mode"], "thresholds_tried": t["thresholds_tried"]}
+    if t["mode"] == "auto":
+        out.update(segment=t["segment"], rule=t["rule"], fell_back=t["fell_back"])
+    return out
+
+
+def _verdict_record(meta: dict[str, Any]) -> dict[str, Any]:
+    """The run's verdict, with the walk-forward count when there was one."""
+    out = dict(meta["verdict"])
+    wf = meta.get("walk_forward")
+    if wf:
+        out["walk_forward"] = {k: wf["skill_count"][k] for k in ("folds", "model_skill", "strategy_skill",
+                                                                 "strategy_judged")}
+    return out
+
+
 def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: int,
               n_members: int, atol: float) -> dict[str, Any]:
     m = meta["metrics"]
@@ -157,6 +175,8 @@ def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: in
         "window_rows": width,
         "feature_spec": spec.to_dict(),
         "confidence_threshold": meta["confidence_threshold"],
+        "threshold": _threshold_record(meta["threshold"]),
+        "verdict": _verdict_record(meta),
         "ensemble": {
             "members": n_members,
             "weights": meta["ensemble"]["weights"],
@@ -187,6 +207,12 @@ def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: in
             "windows": m["ensemble"]["n"],
             "ensemble": {k: m["ensemble"][k] for k in headline},
             "baselines": {b: {k: m["baselines"][b][k] for k in headline} for b in m["baselines"]},
+            "intervals": {
+                "method": m["uncertainty"]["bootstrap"]["method"],
+                "confidence": m["uncertainty"]["bootstrap"]["confidence"],
+                "ensemble": {k: m["uncertainty"]["model"][k] for k in headline},
+                "differences": {b: {k: d[k] for k in headline} for b, d in m["uncertainty"]["differences"].items()},
+            },
             "simulation": {
                 "strategy": {k: sim["strategy"][k] for k in perf},
                 "buy_and_hold": {k: sim["buy_and_hold"][k] for k in perf},

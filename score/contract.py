@@ -89,7 +89,7 @@ GOLDEN_KEY: Final = "signalpack.golden"
 MANIFEST_FORMAT_VERSION: Final = 2
 """2: raw bars in (features inside the graph). 1: features in (computed by the scorer), no longer scored."""
 SUPPORTED_MANIFEST_VERSIONS: Final = (2,)
-METADATA_FORMAT_VERSION: Final = 1
+METADATA_FORMAT_VERSION: Final = 2
 """Format version of a run directory's metadata.json."""
 
 IR_VERSION: Final = 8

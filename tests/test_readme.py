@@ -166,3 +166,37 @@ def test_readme_links_resolve():
             if not (md.parent / target.split("#", 1)[0]).exists():
                 missing.append(f"{md.relative_to(ROOT)} → {target}")
     assert not missing, f"links to missing files: {missing}"
+
+
+def test_headline_figures_are_the_default_bundles():
+    """The README's "What the default model shows" figures are read from the shipped bundle's manifest,
+    so a regenerated default bundle with other figures fails here until the README is updated."""
+    from signalpack.score.bundle import load_bundle
+
+    m = load_bundle(DEFAULT_BUNDLE).manifest
+    text = " ".join(README.read_text(encoding="utf-8").split())  # one line: figures may wrap
+    iv = m["metrics"]["intervals"]
+    ba = iv["ensemble"]["balanced_accuracy"]
+    base = m["metrics"]["baselines"]
+    vol = iv["differences"]["volatility_only"]["balanced_accuracy"]
+    strategy = m["metrics"]["simulation"]["strategy"]
+    verdict = m["verdict"]
+
+    def pts(x: float) -> str:
+        return f"{100 * x:+.1f}".replace("-", "−")
+
+    for needle in (
+        f"{m['training_data']['segments']['test']['windows']} windows",
+        f"balanced accuracy {100 * ba['estimate']:.1f} % [{100 * ba['low']:.1f}, {100 * ba['high']:.1f}]",
+        f"{100 * base['majority']['balanced_accuracy']:.1f} % for the majority class",
+        f"{100 * base['stratified_random']['balanced_accuracy']:.1f} % for stratified random",
+        f"{100 * base['volatility_only']['balanced_accuracy']:.1f} % for a logistic regression on volatility alone",
+        f"{pts(vol['estimate'])} points [{pts(vol['low'])}, {pts(vol['high'])}]",
+        f"`model_skill: {str(verdict['model_skill']).lower()}`",
+        f"`strategy_skill: {str(verdict['strategy_skill']).lower()}`",
+        f"threshold chosen on validation ({m['confidence_threshold']:g})",
+        f"made {strategy['n_trades']} trades",
+        f"returned {100 * strategy['total_return']:+.1f} %",
+        f"{100 * m['metrics']['simulation']['buy_and_hold']['total_return']:+.1f} % for buy-and-hold",
+    ):
+        assert needle in text, f"README headline figure {needle!r} is not the default bundle's"

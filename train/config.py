@@ -1,8 +1,10 @@
 """Training configuration: frozen dataclasses, loaded from TOML and checked at the boundary.
 
 Every default below is the original design (LSTM(64), 10-step sequences, three
-members at 1e-3/5e-4/2e-3, patience 15, 0.1% cost, 0.05% slippage, 60%
-confidence). A TOML file may override any of them, section by section::
+members at 1e-3/5e-4/2e-3, patience 15, 0.1% cost, 0.05% slippage), except the
+confidence threshold: ``"auto"`` (chosen on the validation segment, see
+``evaluation.threshold``) instead of the design's fixed 60 %, which stays available as
+``confidence_threshold = 0.6``. A TOML file may override any of them, section by section::
 
     seed = 7
     [labels]
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from signalpack.errors import ConfigError
-from signalpack.evaluation.config import SimConfig
+from signalpack.evaluation.config import AUTO, SimConfig
 
 __all__ = [
     "LabelConfig",
@@ -97,7 +99,7 @@ class TrainConfig:
     labels: LabelConfig = field(default_factory=LabelConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    simulation: SimConfig = field(default_factory=SimConfig)
+    simulation: SimConfig = field(default_factory=lambda: SimConfig(confidence_threshold=AUTO))
 
     def to_dict(self) -> dict[str, Any]:
         return _jsonable(dataclasses.asdict(self))
@@ -168,7 +170,12 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> TrainConfi
                 raise ConfigError(
                     f"{source}: unknown key '{section}.{key}'; known: {sorted(types)}"
                 )
+            if (section, key) == ("simulation", "confidence_threshold") and value == AUTO:
+                values[key] = AUTO
+                continue
             values[key] = _coerce(source, f"{section}.{key}", value, type(getattr(defaults, key)))
+        if section == "simulation":
+            values.setdefault("confidence_threshold", AUTO)
         kwargs[section] = cls(**values)
     cfg = TrainConfig(**kwargs)
     _check_ranges(cfg, source)
@@ -229,8 +236,14 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     need(0 < mod.lr_factor < 1, "model.lr_factor", mod.lr_factor, "must be in (0, 1)")
     need(1 <= mod.lr_patience <= 10000, "model.lr_patience", mod.lr_patience, "must be 1..10000")
     need(0 <= mod.min_lr < 1, "model.min_lr", mod.min_lr, "must be in [0, 1)")
-    need(0.34 <= sim.confidence_threshold <= 1, "simulation.confidence_threshold",
-         sim.confidence_threshold, "must be in [0.34, 1]")
+    need(sim.auto_threshold or 0.34 <= sim.confidence_threshold <= 1,  # type: ignore[operator]
+         "simulation.confidence_threshold", sim.confidence_threshold, 'must be "auto" or a number in [0.34, 1]')
+    grid = sim.threshold_grid
+    need(1 <= len(grid) <= 50 and all(0.34 <= t <= 1 for t in grid) and len(set(grid)) == len(grid),
+         "simulation.threshold_grid", list(grid), "1..50 distinct numbers in [0.34, 1]")
+    need(1 <= sim.threshold_min_trades <= 10_000, "simulation.threshold_min_trades", sim.threshold_min_trades,
+         "must be 1..10000")
+    need(0 <= sim.null_runs <= 100_000, "simulation.null_runs", sim.null_runs, "must be 0..100000")
     need(0 <= sim.cost < 0.1, "simulation.cost", sim.cost, "a fraction per fill in [0, 0.1)")
     need(0 <= sim.slippage < 0.1, "simulation.slippage", sim.slippage, "a fraction per fill in [0, 0.1)")
     need(0 < sim.stop_loss < 1, "simulation.stop_loss", sim.stop_loss, "a fraction in (0, 1)")

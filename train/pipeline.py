@@ -23,11 +23,13 @@ import polars as pl
 
 from signalpack.atomic import atomic_dir
 from signalpack.errors import ConfigError
-from signalpack.evaluation.metrics import baseline_metrics, classification_metrics
+from signalpack.evaluation.metrics import classification_metrics
+from signalpack.evaluation.verdict import LearningDiagnostics
 from signalpack.score.features import FeatureSpec, default_feature_spec
 from signalpack.score.io import load_ohlcv
 from signalpack.score.windows import build_windows
 from signalpack.train import rundir
+from signalpack.train.assessment import Assessment, assess
 from signalpack.train.config import TrainConfig
 from signalpack.train.dataset import (
     Dataset,
@@ -111,22 +113,33 @@ def train_run(
 
 @dataclass
 class Evaluation:
-    """One split (the main one or a walk-forward fold) trained and evaluated."""
+    """One split (the main one or a walk-forward fold) trained, evaluated and judged."""
 
     ds: Dataset
     members: list[MemberResult]
     class_weights: dict[int, float]
     weights: list[float]
     val_f1: list[float]
-    metrics: dict[str, Any]
-    predictions: pl.DataFrame
-    simulation: dict[str, Any]
+    judged: Assessment
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.judged.metrics
+
+    @property
+    def predictions(self) -> pl.DataFrame:
+        return self.judged.predictions
+
+    @property
+    def simulation(self) -> dict[str, Any]:
+        return self.judged.simulation
 
 
 def _fit_evaluate(
     feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig, cuts: Cuts | None = None, name: str = ""
 ) -> Evaluation:
-    """Dataset → members → validation weights → test metrics beside baselines → simulation.
+    """Dataset → members → validation weights → threshold on validation → test figures beside
+    baselines, with intervals → simulation and nulls → verdict (``train.assessment``).
 
     feats : the run's ``labelled_features``, computed once and shared by every split.
     """
@@ -141,59 +154,20 @@ def _fit_evaluate(
     )
 
     members = train_members(x_tr, y_tr, x_va, y_va, cw, cfg.model, cfg.seed)
-    thr = cfg.simulation.confidence_threshold
     val_probs = [member_predict(m.model, x_va) for m in members]
-    val_f1 = [classification_metrics(y_va, p, thr)["macro_f1"] for p in val_probs]
+    val_f1 = [classification_metrics(y_va, p, 0.5)["macro_f1"] for p in val_probs]  # macro-F1 ignores the threshold
     weights = ensemble_weights(val_f1)
     log.info("ensemble weights (%s): %s", WEIGHT_METRIC, [round(w, 4) for w in weights])
 
-    x_all_test = ds.windows(ds.test_ends)
-    member_test = [member_predict(m.model, x_all_test) for m in members]
-    probs = ensemble_predict(member_test, weights)
-    labelled = np.isin(ds.test_ends, ds.ends["test"])
-    metrics = {
-        "ensemble": classification_metrics(y_te, probs[labelled], thr),
-        "members": [classification_metrics(y_te, p[labelled], thr) for p in member_test],
-        "baselines": baseline_metrics(y_tr, y_te, thr, cfg.seed),
-    }
-
-    from signalpack.evaluation.book import simulate_symbols
-
-    pred_frame = _prediction_frame(ds, probs)
-    sim = simulate_symbols(pred_frame, cfg.simulation, cfg.seed)
-    sim["trials"], sim["sharpe_statistics"] = _sharpe_statistics(ds, sim, member_test, cfg)
-    return Evaluation(ds, members, cw, weights, val_f1, metrics, pred_frame, sim)
-
-
-def _sharpe_statistics(
-    ds: Dataset, sim: dict[str, Any], member_test: list[np.ndarray], cfg: TrainConfig
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """PSR and DSR of the ensemble's strategy; the trials are every strategy variant this run
-    evaluated on the test segment: the ensemble and each member trading on its own."""
-    import dataclasses
-
-    from signalpack.evaluation.book import simulate_symbols
-    from signalpack.evaluation.performance import (
-        bar_returns,
-        bars_per_year,
-        per_bar_sharpe,
-        sharpe_statistics,
-    )
-
-    capital = cfg.simulation.initial_capital
-    no_random = dataclasses.replace(cfg.simulation, random_runs=0)
-    returns = bar_returns(sim["equity"].get_column("equity").to_numpy(), capital)
-    curves = [("ensemble", returns)]
-    for i, p in enumerate(member_test):
-        equity = simulate_symbols(_prediction_frame(ds, p), no_random, cfg.seed)["equity"]
-        curves.append((f"member {i}", bar_returns(equity.get_column("equity").to_numpy(), capital)))
-    # a variant that never traded has no Sharpe ratio; among the trials it counts as 0
-    trials = [{"name": name, "sharpe_per_bar": per_bar_sharpe(r) or 0.0} for name, r in curves]
-    stats = sharpe_statistics(
-        returns, [t["sharpe_per_bar"] for t in trials],
-        periods_per_year=bars_per_year(sim["equity"].get_column("timestamp").to_numpy()),
-    )
-    return trials, stats
+    member_test = [member_predict(m.model, ds.windows(ds.test_ends)) for m in members]
+    learning = LearningDiagnostics.from_histories([m.best_epoch for m in members], [m.history for m in members],
+                                                  y_tr, y_va, balanced=True)
+    judged = assess(ds, cfg.simulation, cfg.labels.horizon, cfg.seed, ensemble_predict(val_probs, weights),
+                    ensemble_predict(member_test, weights), member_test, learning)
+    log.info("%sthreshold %.2f (%s); verdict: model skill %s, strategy skill %s", f"{name}: " if name else "",
+             judged.threshold, judged.threshold_record["mode"], judged.verdict.model_skill,
+             judged.verdict.strategy_skill)
+    return Evaluation(ds, members, cw, weights, val_f1, judged)
 
 
 def _write_evaluation(folder: Path, ev: Evaluation) -> None:
@@ -210,10 +184,16 @@ def _write_evaluation(folder: Path, ev: Evaluation) -> None:
         "total_return": pl.Series(ev.simulation["random_returns"], dtype=pl.Float64),
     }))
     rundir.write_csv(folder / "history.csv", rundir.history_frame(ev.members))
+    nulls = ev.simulation["null_returns"]
+    if nulls:
+        rundir.write_csv(folder / "nulls.csv", pl.DataFrame({
+            "run": pl.Series(np.arange(len(next(iter(nulls.values())))), dtype=pl.Int64),
+            **{f"{k}_total_return": pl.Series(v, dtype=pl.Float64) for k, v in nulls.items()},
+        }))
 
 
 def _simulation_record(sim: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in sim.items() if k not in ("trades", "equity", "random_returns")}
+    return {k: v for k, v in sim.items() if k not in ("trades", "equity", "random_returns", "null_returns")}
 
 
 def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime) -> dict[str, Any]:
@@ -241,6 +221,7 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     metadata = rundir.build_metadata(
         created=created, data=data, ds=ds, cfg=cfg, class_weights=ev.class_weights, members=ev.members,
         weights=ev.weights, val_f1=ev.val_f1, metrics=ev.metrics, simulation=_simulation_record(ev.simulation),
+        judged=ev.judged,
     )
     if folds:
         metadata["walk_forward"] = _walk_forward(tmp, feats, spec, cfg, folds)
@@ -276,10 +257,24 @@ def _walk_forward(
                      "test_end_before": rundir.iso(cuts.end)},
             "segments": rundir.segment_summary(ev.ds),
             "ensemble_weights": ev.weights,
-            "metrics": {"ensemble": ev.metrics["ensemble"], "baselines": ev.metrics["baselines"]},
+            "verdict": ev.judged.verdict.to_dict(),
+            "threshold": ev.judged.threshold,
+            "metrics": {k: ev.metrics[k] for k in ("ensemble", "baselines", "uncertainty")},
             "simulation": {k: v for k, v in _simulation_record(ev.simulation).items() if k != "per_symbol"},
         })
-    return {"k": len(folds), "scheme": "expanding", "folds": records, "aggregate": _aggregate(records)}
+    return {"k": len(folds), "scheme": "expanding", "folds": records, "aggregate": _aggregate(records),
+            "skill_count": _skill_count(records)}
+
+
+def _skill_count(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """k of K folds whose verdict shows skill; strategy skill counts only folds that traded."""
+    model = sum(bool(r["verdict"]["model_skill"]) for r in records)
+    judged = [r for r in records if r["verdict"]["strategy_skill"] is not None]
+    strategy = sum(bool(r["verdict"]["strategy_skill"]) for r in judged)
+    return {"folds": len(records), "model_skill": model, "strategy_skill": strategy,
+            "strategy_judged": len(judged),
+            "text": f"model skill in {model} of {len(records)} folds; strategy skill in {strategy} of "
+                    f"{len(judged)} folds that traded"}
 
 
 WALK_FORWARD_FIGURES = (
@@ -288,6 +283,8 @@ WALK_FORWARD_FIGURES = (
     ("majority", "metrics.baselines.majority.balanced_accuracy"),
     ("majority", "metrics.baselines.majority.log_loss"),
     ("stratified_random", "metrics.baselines.stratified_random.balanced_accuracy"),
+    ("volatility_only", "metrics.baselines.volatility_only.balanced_accuracy"),
+    ("all_features", "metrics.baselines.all_features.balanced_accuracy"),
     ("strategy", "simulation.strategy.total_return"), ("strategy", "simulation.strategy.sharpe"),
     ("strategy", "simulation.strategy.max_drawdown"), ("strategy", "simulation.strategy.n_trades"),
     ("buy_and_hold", "simulation.buy_and_hold.total_return"), ("buy_and_hold", "simulation.buy_and_hold.sharpe"),
@@ -310,22 +307,3 @@ def _aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, "values": values,
         }
     return out
-
-
-def _prediction_frame(ds: Dataset, probs: np.ndarray) -> pl.DataFrame:
-    """Per test window: symbol, timestamp, label, probabilities, signal, confidence (+ prices)."""
-    from signalpack.score.contract import CLASS_NAMES
-
-    rows = ds.frame[ds.test_ends]
-    names = pl.Series(CLASS_NAMES)
-    signal = probs.argmax(axis=1)
-    label = rows.get_column("label")
-    return rows.select("symbol", "timestamp", "open", "high", "low", "close").with_columns(
-        pl.Series("label", [None if v is None else CLASS_NAMES[v] for v in label.to_list()], dtype=pl.String),
-        pl.Series("prob_sell", probs[:, 0]),
-        pl.Series("prob_hold", probs[:, 1]),
-        pl.Series("prob_buy", probs[:, 2]),
-        pl.Series("signal", signal.astype(np.int8)),
-        pl.Series("signal_name", names.gather(signal)),
-        pl.Series("confidence", probs.max(axis=1)),
-    )

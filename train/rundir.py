@@ -27,7 +27,7 @@ import json
 import platform
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +39,9 @@ from signalpack.score.io import OhlcvData
 from signalpack.train.config import TrainConfig
 from signalpack.train.dataset import Dataset
 from signalpack.train.ensemble import WEIGHT_METRIC, MemberResult
+
+if TYPE_CHECKING:
+    from signalpack.train.assessment import Assessment
 
 __all__ = [
     "REQUIRED_FILES",
@@ -150,19 +153,22 @@ def segment_summary(ds: Dataset) -> dict[str, Any]:
 def build_metadata(
     *, created: datetime, data: OhlcvData, ds: Dataset, cfg: TrainConfig, class_weights: dict[int, float],
     members: list[MemberResult], weights: list[float], val_f1: list[float], metrics: dict[str, Any],
-    simulation: dict[str, Any],
+    simulation: dict[str, Any], judged: Assessment,
 ) -> dict[str, Any]:
     segments = segment_summary(ds)
     src = data.frame
     return {
         "format_version": METADATA_FORMAT_VERSION,
         "created_at": created.isoformat().replace("+00:00", "Z"),
+        "verdict": judged.verdict.to_dict(),
         "classes": list(CLASS_NAMES),
         "seq_len": cfg.model.seq_len,
         "n_features": ds.spec.n_features,
         "feature_spec_version": ds.spec.version,
         "feature_lookback": ds.spec.lookback,
-        "confidence_threshold": cfg.simulation.confidence_threshold,
+        "confidence_threshold": judged.threshold,
+        "threshold": judged.threshold_record,
+        "learning": judged.learning.to_dict() if judged.learning is not None else None,
         "data": {
             "file": data.path.name,
             "sha256": file_sha256(data.path),
@@ -216,6 +222,10 @@ def check_run_dir(path: Path) -> dict[str, Any]:
         meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path / 'metadata.json'}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format_version") != METADATA_FORMAT_VERSION:
+        got = meta.get("format_version") if isinstance(meta, dict) else None
+        raise RunDirError(f"{path}: metadata format {got!r}, not {METADATA_FORMAT_VERSION}: the run predates the "
+                          "verdict and the threshold chosen on validation; train it again with signalpack train")
     for m in meta.get("ensemble", {}).get("members", []):
         if not (path / m["file"]).is_file():
             raise RunDirError(f"{path}: missing member file {m['file']}")

@@ -5,6 +5,7 @@ are missing."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -151,6 +152,8 @@ def add_walk_forward(run: Path, k: int = 3) -> None:
         start, end = str(eq.get_column("timestamp").min()), str(eq.get_column("timestamp").max())
         folds.append({
             "fold": i,
+            "verdict": {"model_skill": i == 1, "strategy_skill": None if n_trades == 0 else i == 2,
+                        "reasons": [f"fold {i} failed a rule"], "remarks": []},
             "segments": {
                 "train": {"start": meta["data"]["start"], "end": start, "windows": 2000 + 250 * i},
                 "validation": {"start": start, "end": start, "windows": 300},
@@ -183,7 +186,11 @@ def add_walk_forward(run: Path, k: int = 3) -> None:
                 v = v[key]
             values.append(v)
         aggregate[name] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)), "values": values}
-    meta["walk_forward"] = {"k": k, "scheme": "expanding", "folds": folds, "aggregate": aggregate}
+    judged = [f["verdict"]["strategy_skill"] for f in folds if f["verdict"]["strategy_skill"] is not None]
+    skill = {"folds": k, "model_skill": sum(f["verdict"]["model_skill"] for f in folds),
+             "strategy_skill": sum(judged), "strategy_judged": len(judged)}
+    meta["walk_forward"] = {"k": k, "scheme": "expanding", "folds": folds, "aggregate": aggregate,
+                            "skill_count": skill}
     write_json(run / "metadata.json", meta)
 
 
@@ -206,6 +213,14 @@ def make_zero_trades(run: Path) -> None:
                                                  "dsr")),
                                 "note": "the strategy made no trades: its returns are all zero"}
     meta.pop("walk_forward", None)
+    top = float(pl.read_csv(run / "predictions.csv").get_column("confidence").max())
+    meta["confidence_threshold"] = round(top + 0.01, 2)  # no window reaches it
+    meta["metrics"]["ensemble"]["share_confident"] = 0.0
+    sim["nulls"] = {}
+    if "verdict" in meta:
+        meta["verdict"]["strategy_skill"] = None
+        meta["verdict"]["reasons"] = [r for r in meta["verdict"]["reasons"] if "strategy" not in r] + [
+            "the strategy did not trade, so there is no strategy to judge"]
     write_json(run / "metadata.json", meta)
 
 
@@ -232,7 +247,8 @@ def check_png(data: bytes) -> None:
 
 def check_report(result) -> str:
     page = result.html.read_text(encoding="utf-8")
-    assert result.sections == list(SECTIONS)
+    assert result.sections == list(SECTIONS) and SECTIONS[0] == "verdict"
+    assert re.findall(r'<section id="([a-z_]+)">', page)[:2] == ["verdict", "overview"]
     for sid in SECTIONS:
         assert re.search(rf'<section id="{sid}">\s*<h2>[^<]+</h2>', page), sid
     assert "Signals are not financial advice." in page
@@ -280,17 +296,64 @@ def test_every_section_and_image(full_run, full_report):
     assert meta["created_at"] in page and meta["data"]["file"] in page
     assert "PSR" in section(page, "sharpe") and "member 2" in section(page, "sharpe")
     metrics = section(page, "metrics")
-    for name in ("ensemble", "member 0", "majority baseline", "stratified-random baseline", "buy &amp; hold"):
+    for name in ("ensemble", "member 0", "majority baseline", "stratified-random baseline", "volatility-only LR",
+                 "all-features LR", "buy &amp; hold"):
         assert name in metrics
+    assert "verdict" not in full_report.pngs
+
+
+def test_verdict_section_shows_the_verdict_reasons_and_threshold(full_run, full_report):
+    page = full_report.html.read_text(encoding="utf-8")
+    verdict = section(page, "verdict")
+    meta = meta_of(full_run)
+    v = meta["verdict"]
+    word = {True: "YES", False: "NO", None: "n/a"}
+    assert f"Model skill: {word[v['model_skill']]}</strong>" in verdict
+    assert f"Strategy skill: {word[v['strategy_skill']]}" in verdict
+    for text in v["reasons"] + v["remarks"]:
+        assert html.escape(text) in verdict
+    iv = meta["metrics"]["uncertainty"]["model"]["balanced_accuracy"]
+    assert f"{100 * iv['estimate']:.2f}% [{100 * iv['low']:.2f}%, {100 * iv['high']:.2f}%]" in verdict
+    assert f"confidence threshold {meta['confidence_threshold']:g}" in verdict
+    count = meta["walk_forward"]["skill_count"]
+    assert f"model skill in {count['model_skill']} of {count['folds']} folds" in verdict
+
+
+def test_metrics_section_shows_intervals_differences_and_nulls(full_run, full_report):
+    metrics = section(full_report.html.read_text(encoding="utf-8"), "metrics")
+    meta = meta_of(full_run)
+    u = meta["metrics"]["uncertainty"]
+    assert f"block length {u['bootstrap']['block_length']} bars" in metrics
+    for name, key in (("majority baseline", "majority"), ("stratified-random baseline", "stratified_random"),
+                      ("volatility-only LR", "volatility_only"), ("all-features LR", "all_features")):
+        assert f"model − {name}" in metrics
+        d = u["differences"][key]["balanced_accuracy"]
+        assert f"{100 * d['estimate']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]" in metrics
+    nulls = meta["simulation"]["nulls"]
+    for key in ("exposure_matched", "block_permuted"):
+        assert f"<td>{nulls[key]['p_value']:.3f}</td>" in metrics
+    vs = meta["simulation"]["psr_vs_buy_and_hold"]
+    assert f"the strategy's PSR is {vs['psr_vs_benchmark']:.3f}" in metrics.replace("&#x27;", "'")
+    assert f"buy-and-hold's own {vs['benchmark_psr']:.3f}" in metrics.replace("&#x27;", "'")
 
 
 def test_walk_forward_section_has_one_row_per_fold(full_run, full_report):
     page = full_report.html.read_text(encoding="utf-8")
     wf = section(page, "walk_forward")
-    k = meta_of(full_run)["walk_forward"]["k"]
+    record = meta_of(full_run)["walk_forward"]
+    k = record["k"]
     assert wf.count('<tr class="fold">') == k
     assert "mean" in wf and "std" in wf
     assert "walk_forward" in full_report.pngs
+    assert "<th>model skill</th><th>strategy skill</th>" in wf
+    count = record["skill_count"]
+    assert f"model skill in {count['model_skill']} of {count['folds']} folds; strategy skill in " \
+           f"{count['strategy_skill']} of {count['strategy_judged']} folds that traded" in wf
+    word = {True: "YES", False: "NO"}
+    for f, row in zip(record["folds"], re.findall(r'<tr class="fold">(.*?)</tr>', wf), strict=True):
+        v = f["verdict"]
+        strategy = "n/a (did not trade)" if v["strategy_skill"] is None else word[v["strategy_skill"]]
+        assert f"<td>{word[v['model_skill']]}</td><td>{strategy}</td>" in row
 
 
 @pytest.mark.slow
@@ -310,6 +373,10 @@ def test_real_walk_forward_run(tiny_walk_forward, tmp_path):
     k = tiny_walk_forward.metadata["walk_forward"]["k"]
     assert section(page, "walk_forward").count('<tr class="fold">') == k
     assert "walk_forward" in result.pngs
+    count = tiny_walk_forward.metadata["walk_forward"]["skill_count"]
+    text = (f"model skill in {count['model_skill']} of {count['folds']} folds; strategy skill in "
+            f"{count['strategy_skill']} of {count['strategy_judged']} folds that traded")
+    assert text in section(page, "walk_forward") and text in section(page, "verdict")
 
 
 @pytest.mark.slow
@@ -321,6 +388,10 @@ def test_older_run_without_close_random_returns_or_sharpe(full_run, tmp_path):
     shutil.rmtree(run / "walk_forward")
     meta = meta_of(run)
     del meta["simulation"]["sharpe_statistics"], meta["simulation"]["trials"], meta["walk_forward"]
+    del meta["verdict"], meta["threshold"], meta["metrics"]["uncertainty"], meta["simulation"]["nulls"]
+    del meta["simulation"]["psr_vs_buy_and_hold"]
+    for key in ("volatility_only", "all_features"):
+        del meta["metrics"]["baselines"][key]
     write_json(run / "metadata.json", meta)
     out = tmp_path / "elsewhere"
     page = check_report(write_report(run, out))
@@ -331,6 +402,9 @@ def test_older_run_without_close_random_returns_or_sharpe(full_run, tmp_path):
     assert "no close column" in section(page, "trades")
     assert "no random_returns.csv" in section(page, "monte_carlo")
     assert "percentile" in section(page, "monte_carlo")
+    assert "Verdict: not recorded" in section(page, "verdict")
+    assert "records no intervals" in section(page, "metrics")
+    assert "volatility-only LR" not in section(page, "metrics")
 
 
 def test_zero_trades_and_no_random_returns(tiny_run, tmp_path):
@@ -344,6 +418,12 @@ def test_zero_trades_and_no_random_returns(tiny_run, tmp_path):
     assert "made no trades" in section(page, "trades")
     assert "stayed in cash" in section(page, "metrics")
     assert "no trades" in section(page, "sharpe")
+    meta = meta_of(run)
+    top = float(pl.read_csv(run / "predictions.csv").get_column("confidence").max())
+    verdict = section(page, "verdict")
+    assert "Strategy skill: n/a (did not trade)" in verdict
+    assert (f"no test signal reached the threshold {meta['confidence_threshold']:g}: the top confidence on test "
+            f"was {top:.3f}") in verdict
     assert "no walk-forward evaluation" in section(page, "walk_forward")
 
     before = {p.name: p.read_bytes() for p in (run / "report").iterdir()}

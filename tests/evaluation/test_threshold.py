@@ -47,7 +47,7 @@ def test_no_threshold_trades_enough_falls_back_to_the_highest():
 
 
 def test_every_grid_point_is_a_trial():
-    assert dsr_trials(len(DEFAULT_GRID), 4) == 32
+    assert dsr_trials(len(DEFAULT_GRID), 4) == 4 * len(DEFAULT_GRID) == 40
     with pytest.raises(ValueError):
         dsr_trials(0, 4)
 
@@ -116,10 +116,10 @@ def test_the_grid_does_read_validation():
     assert [p.threshold for p in points] == sorted(DEFAULT_GRID)
     assert points[0].n_trades > points[-1].n_trades  # a lower threshold acts on more signals
     quiet = frame.with_columns(
-        pl.when(pl.Series(seg == "validation")).then(pl.lit(0.34)).otherwise(pl.col("confidence")).alias("confidence")
+        pl.when(pl.Series(seg == "validation")).then(pl.lit(0.335)).otherwise(pl.col("confidence")).alias("confidence")
     )
     c = choose_threshold_on_validation(quiet, seg == "validation", cfg)
-    assert c.fell_back and c.threshold == max(DEFAULT_GRID)  # nothing reaches 0.35 on validation
+    assert c.fell_back and c.threshold == max(DEFAULT_GRID)  # nothing reaches the lowest grid point (0.34) on validation
     assert all(p.n_trades == 0 and p.sharpe_per_bar is None for p in c.grid)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 
@@ -51,3 +53,11 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (out / "bundle.onnx").is_file() and (out / "bundle.parity.json").is_file()
     assert "verify: OK" in r.stdout and "PASSED" in r.stdout and "majority" in r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("verdict: model skill ")  # the training summary opens with the verdict
+    after_verify = lines[next(i for i, line in enumerate(lines) if line.startswith("verify: OK")) + 1:]
+    assert next(line for line in after_verify if line.strip()).startswith("verdict ")  # and so does inspect
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["threshold"]["mode"] == "auto"
+    if meta["simulation"]["strategy"]["n_trades"] == 0:  # trades with the auto threshold, or says why not
+        assert any(line.startswith("  why no trades: ") for line in lines)

@@ -18,7 +18,7 @@ def test_defaults_are_the_design():
     assert c.model.dense_units == (32, 16) and c.model.learning_rates == (1e-3, 5e-4, 2e-3)
     assert c.model.patience == 15
     s = c.simulation
-    assert (s.cost, s.slippage, s.confidence_threshold) == (0.001, 0.0005, 0.6)
+    assert (s.cost, s.slippage, s.confidence_threshold) == (0.001, 0.0005, "auto")
     assert c.labels.horizon == 5 and c.purge >= c.labels.horizon
     jsonschema.validate(c.to_dict(), load_schema("config"))
 
@@ -59,3 +59,33 @@ def test_bad_toml_and_missing_file(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_threshold_is_auto_by_default_and_a_fixed_number_stays_available(tmp_path):
+    assert TrainConfig().simulation.auto_threshold
+    p = tmp_path / "c.toml"
+    p.write_text('[simulation]\nconfidence_threshold = 0.6\nthreshold_grid = [0.4, 0.5]\n')
+    c = load_config(p)
+    assert c.simulation.confidence_threshold == 0.6 and not c.simulation.auto_threshold
+    assert c.simulation.threshold() == 0.6
+    jsonschema.validate(c.to_dict(), load_schema("config"))
+    p.write_text('[simulation]\nconfidence_threshold = "auto"\n')
+    assert load_config(p).simulation.auto_threshold
+    with pytest.raises(ValueError, match="resolved"):
+        TrainConfig().simulation.threshold()  # the engine can never simulate at "auto"
+
+
+@pytest.mark.parametrize(
+    ("sim", "match"),
+    [
+        ({"confidence_threshold": "automatic"}, "'simulation.confidence_threshold' must be float, got 'automatic'"),
+        ({"confidence_threshold": 0.2}, "must be \"auto\" or a number in \\[0.34, 1\\]"),
+        ({"threshold_grid": [0.5, 0.5]}, "'simulation.threshold_grid' = \\[0.5, 0.5\\] is out of range"),
+        ({"threshold_grid": [0.3]}, "threshold_grid"),
+        ({"threshold_min_trades": 0}, "threshold_min_trades"),
+        ({"null_runs": -1}, "null_runs"),
+    ],
+)
+def test_threshold_settings_are_checked(sim, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict({"simulation": sim})

@@ -109,3 +109,18 @@ def test_features_and_labels_are_computed_once_per_run(tiny_walk_forward):
 
     assert tiny_walk_forward.metadata["walk_forward"]["k"] == 3
     assert WALK_FORWARD_CALLS == {"features": 1, "labels": 1}
+
+
+def test_every_fold_has_a_verdict_and_the_count_adds_up(tiny_walk_forward):
+    wf = tiny_walk_forward.metadata["walk_forward"]
+    verdicts = [f["verdict"] for f in wf["folds"]]
+    assert all(isinstance(v["model_skill"], bool) and isinstance(v["reasons"], list) for v in verdicts)
+    count = wf["skill_count"]
+    assert count["folds"] == wf["k"] == len(verdicts)
+    assert count["model_skill"] == sum(v["model_skill"] for v in verdicts)
+    assert count["strategy_judged"] == sum(v["strategy_skill"] is not None for v in verdicts)
+    assert count["strategy_skill"] == sum(v["strategy_skill"] is True for v in verdicts)
+    assert f"model skill in {count['model_skill']} of {wf['k']} folds" in count["text"]
+    # one epoch per member: every fold must say the model did not learn beyond the class prior
+    assert all(not v["model_skill"] and any("did not learn beyond the class prior" in r for r in v["reasons"])
+               for v in verdicts)
