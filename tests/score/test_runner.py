@@ -180,6 +180,8 @@ def test_default_bundle_is_current_and_verifies():
     assert b.window_rows == default_feature_spec().lookback + b.seq_len
     assert verify_bundle(b).passed
     assert b.manifest["training_data"]["file"] == "sp500_daily.csv.gz"
+    assert b.manifest["threshold"]["mode"] == "auto" and b.manifest["threshold"]["segment"] == "validation"
+    assert isinstance(b.manifest["verdict"]["model_skill"], bool) and b.manifest["verdict"]["reasons"]
 
 
 def _score_cli(*args: str, env=None) -> subprocess.CompletedProcess[str]:
@@ -200,6 +202,11 @@ def test_cli_run_with_default_bundle_and_summary(tmp_path):
     assert summary["rows_read"] == 2148 and summary["rows_scored"] == 2090
     assert summary["warmup_skipped"] == {"": 58} and summary["bundle_id"] == load_bundle(DEFAULT_BUNDLE).model_id
     assert sum(summary["signal_distribution"].values()) == 2090
+    # the bundle's threshold was chosen on validation, so `actionable` marks rows (the design's 0.6 marked none)
+    signals = pl.read_parquet(out)
+    threshold = load_bundle(DEFAULT_BUNDLE).manifest["confidence_threshold"]
+    assert 0 < signals["actionable"].sum() < signals.height
+    assert signals["actionable"].to_list() == (signals["confidence"] >= threshold).to_list()
     r = _score_cli("run", str(src))
     assert r.returncode == 2 and "already exists" in r.stderr
 
