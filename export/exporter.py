@@ -31,6 +31,7 @@ from signalpack.atomic import atomic_dir, atomic_write_bytes, check_destination
 from signalpack.errors import ConfigError, ExportError, RunDirError, SignalpackError, first_line
 from signalpack.export.compose import FEATURES_F64, compose
 from signalpack.export.convert import convert_member, convert_scaler
+from signalpack.export.drift_reference import drift_reference
 from signalpack.export.feature_parity import FeatureParityReport, window_feature_parity
 from signalpack.export.parity import (
     ParityReport,
@@ -159,13 +160,14 @@ def _verdict_record(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: int,
-              n_members: int, atol: float) -> dict[str, Any]:
+              n_members: int, atol: float, drift: dict[str, Any] | None = None) -> dict[str, Any]:
     m = meta["metrics"]
     headline = ("accuracy", "balanced_accuracy", "macro_f1", "log_loss")
     sim = meta["simulation"]
     perf = ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "exposure")
     seq_len, n_feat = meta["seq_len"], meta["n_features"]
     width = spec.lookback + seq_len
+    drift_entry = {} if drift is None else {"drift_reference": drift}
     return {
         "format_version": MANIFEST_FORMAT_VERSION,
         "model": "signalpack LSTM ensemble",
@@ -225,6 +227,7 @@ def _manifest(meta: dict[str, Any], spec: FeatureSpec, scaler: Scaler, opset: in
         "opset": opset,
         "ir_version": IR_VERSION,
         "created_at": meta["created_at"],
+        **drift_entry,
     }
 
 
@@ -239,10 +242,12 @@ def _check_options(opset: int, atol: float) -> None:
 
 def build_bundle(
     run_dir: Path, meta: dict[str, Any], opset: int = DEFAULT_OPSET, atol: float = ATOL_FOR_VALIDATION,
+    training_data: Path | None = None,
 ) -> Built:
     """Compile the features, convert the scaler and members, and compose them; read the test windows.
 
     meta : the run directory's metadata, as ``check_run_dir`` returned it (checked once, by the caller).
+    training_data : the run's data file, for the manifest's drift reference (``drift_reference.py``).
     """
     spec_path = run_dir / "feature_spec.json"
     try:
@@ -268,7 +273,8 @@ def build_bundle(
         raise RunDirError(f"{run_dir / TEST_BARS}: shape {bars.shape} {bars.dtype}; "
                           f"expected ({len(windows)}, {width}, {len(BAR_COLUMNS)}) float64")
     ref = keras_reference(models, scaler, meta["ensemble"]["weights"], windows)
-    return Built(model, _manifest(meta, spec, scaler, opset, len(models), atol), ref, bars, spec)
+    drift = drift_reference(run_dir, meta, width, training_data)
+    return Built(model, _manifest(meta, spec, scaler, opset, len(models), atol, drift), ref, bars, spec)
 
 
 def with_feature_output(model: Any) -> bytes:
@@ -307,11 +313,15 @@ def _serialize(model: Any, manifest: dict[str, Any], golden: str) -> bytes:
 def export_run(
     run_dir: Path, out: Path | None = None, opset: int = DEFAULT_OPSET,
     atol: float = ATOL_FOR_VALIDATION, overwrite: bool = False, sign_key: Path | None = None,
+    training_data: Path | None = None,
 ) -> ExportResult:
     """Export ``run_dir`` to ``out`` (default ``<run_dir>/bundle.onnx``) if the parity gate passes.
 
     sign_key : an Ed25519 private key file (``signalpack keygen``): the bundle's bytes are signed and
         the signature appended as its last metadata entry (``score/signature.py``).
+    training_data : the run's data file (its recorded sha256 is checked), for the drift reference; by
+        default the embedded S&P 500 file when the run used it, else the test windows
+        (``drift_reference.py``).
     """
     import onnx
 
@@ -327,7 +337,7 @@ def export_run(
         check_destination(p, overwrite)
     check_destination(data_dir, overwrite, folder=True)
 
-    built = build_bundle(run_dir, meta, opset, atol)
+    built = build_bundle(run_dir, meta, opset, atol, training_data)
     model, manifest, ref, bars = built.model, built.manifest, built.reference, built.bars
     model.producer_name = "signalpack"
     model.producer_version = __version__

@@ -38,6 +38,7 @@ from signalpack.score.contract import (
     SIGNAL,
     SUPPORTED_MANIFEST_VERSIONS,
 )
+from signalpack.score.drift import check_reference
 from signalpack.score.golden import decode_arrays
 from signalpack.score.protobuf import ModelInfo, ProtobufError, scan_model
 from signalpack.score.signature import (
@@ -110,6 +111,12 @@ class Bundle:
     @property
     def threshold(self) -> float:
         return float(self.manifest["confidence_threshold"])
+
+    @property
+    def drift_reference(self) -> dict[str, Any] | None:
+        """The training distribution of the drift features (``score/drift.py``), checked at load; None in a
+        bundle exported before drift statistics."""
+        return self.manifest.get("drift_reference")
 
     def golden(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The golden inputs and outputs, checked complete and consistent (``read_golden``)."""
@@ -363,7 +370,9 @@ def check_manifest(manifest: dict[str, Any], name: str) -> None:
       supports, each recorded look-back equal to the one its parameters give, the spec's look-back
       their maximum, and ``window_rows`` = look-back + seq_len <= MAX_WINDOW_ROWS;
     - the outputs: exactly the contract's dtypes and shapes;
-    - ``feature_parity`` names the same features.
+    - ``feature_parity`` names the same features;
+    - ``drift_reference``, when present: known drift features that fit the window, edges in order,
+      shares summing to 1 (``drift.check_reference``).
 
     Raises BundleError naming the bundle and the field.
     """
@@ -419,6 +428,11 @@ def check_manifest(manifest: dict[str, Any], name: str) -> None:
     parity_names = set(manifest["feature_parity"]["features"])
     if parity_names != {f["name"] for f in feats}:
         raise _field(name, "feature_parity.features", "does not name the same features as feature_spec")
+
+    drift = manifest.get("drift_reference")
+    problem = check_reference(drift, manifest["window_rows"]) if drift is not None else None
+    if problem is not None:
+        raise _field(name, *problem)
 
 
 def _feature_lookback(f: dict[str, Any], where: str, name: str) -> int:

@@ -9,12 +9,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from signalpack import __version__
 from signalpack.errors import SignalpackError, printable
+from signalpack.score import logs
 
 __all__ = ["app", "main", "run_app"]
 
@@ -81,7 +82,7 @@ def inspect(
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. With --engine spark: a parquet file or folder.")],
+    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind. With --engine spark: a parquet file or folder.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Output parquet (default: <input stem>.signals.parquet beside the input).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Concurrent onnxruntime runs, one thread each (0: one per core).", min=0)] = 0,
@@ -93,40 +94,77 @@ def run(
     master: Annotated[str, typer.Option("--master", help="Spark master for --engine spark (local[*], spark://host:7077, yarn, ...).")] = "local[*]",
     trusted_key: Annotated[Path | None, typer.Option("--trusted-key", help="Refuse the bundle unless signed by this Ed25519 public key (KEYFILE.pub; default $SCORE_TRUSTED_KEY).")] = None,
     expect_sha256: Annotated[str | None, typer.Option("--expect-sha256", help="Refuse the bundle unless its file's sha256 is this (64 hex digits).")] = None,
+    fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 (output still written) when a drift feature's PSI is over 0.25.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text (default) or json: one JSON object per event on stderr.")] = "text",
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Output only windows ending at or after DATE (YYYY-MM-DD[THH:MM[:SS]], UTC); reads per symbol only the warm-up rows before it (parquet).")] = None,
 ) -> None:
-    """Score INPUT with a bundle: one row of signals per input row that has a full window."""
+    """Score INPUT with a bundle: one row of signals per input row that has a full window.
+
+    Exit 0 ok, 2 bad input or usage, 3 drift over the threshold with --fail-on-drift (output written).
+    """
     from signalpack.atomic import atomic_write_bytes
     from signalpack.errors import ConfigError
     from signalpack.score.bundle import load_bundle, resolve_model
     from signalpack.score.progress import Progress
-    from signalpack.score.runner import default_output_path, score_file, usable_cores
+    from signalpack.score.runner import default_output_path, parse_since, score_file, usable_cores
 
+    log = logs.EventLog(logs.check_format(log_format))
+    logs.configure(log)
+    since_at = parse_since(since) if since is not None else None
+    if since_at is not None and engine == "spark":
+        raise ConfigError("--since needs --engine local")
+    out_path = output or default_output_path(input)
     if engine not in ("local", "spark"):
-        raise ConfigError(f"--engine {engine!r} is not known; use local or spark")
+        raise ConfigError(f"--engine {printable(repr(engine), 60)} is not known; use local or spark")
+    log.emit("start", f"score run {input} → {out_path}", input=str(input), output=str(out_path),
+             model=str(resolve_model(model)), engine=engine, version=__version__)
+    if fail_on_drift and engine == "spark":
+        raise ConfigError("--fail-on-drift needs --engine local: the spark engine computes no drift statistics")
     from signalpack.score.signature import resolve_trusted_key
 
     pins = {"trusted_key": resolve_trusted_key(trusted_key), "expect_sha256": expect_sha256}
-    _check_outputs(input, output or default_output_path(input), summary, resolve_model(model), overwrite,
-                   folder=engine == "spark")
+    _check_outputs(input, out_path, summary, resolve_model(model), overwrite, folder=engine == "spark")
     if engine == "spark":
         from signalpack.score.spark_engine import score_spark
 
-        out = str(output or default_output_path(input))
-        result_spark = score_spark(str(input), resolve_model(model), out, master=master, overwrite=overwrite,
-                                   threads=threads or 1, batch_size=batch_size, **pins)
+        result_spark = score_spark(str(input), resolve_model(model), str(out_path), master=master,
+                                   overwrite=overwrite, threads=threads or 1, batch_size=batch_size, **pins)
         if summary is not None:
             text = json.dumps(result_spark.to_dict(), indent=2, sort_keys=True) + "\n"
             atomic_write_bytes(summary, text.encode(), overwrite=overwrite)
-        typer.echo(result_spark.line(), err=True)
+        log.emit("summary", result_spark.line(), summary=result_spark.to_dict())
         return
     bundle = load_bundle(resolve_model(model), threads=1, **pins)
-    with Progress(sys.stderr) as bar:
+    progress = logs.JsonProgress(log) if log.is_json else Progress(sys.stderr)
+    with progress as bar:
         result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,
-                            overwrite=overwrite, threads=threads or usable_cores(), progress=bar.update)
+                            overwrite=overwrite, threads=threads or usable_cores(), progress=bar.update,
+                            since=since_at)
     if summary is not None:
         text = json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n"
         atomic_write_bytes(summary, text.encode(), overwrite=overwrite)
-    typer.echo(result.line(), err=True)
+    _drift_alarm(log, result.drift or {}, fail_on_drift)
+    log.emit("summary", result.line(), summary=result.to_dict())
+    if fail_on_drift and result.drift_warning is not None:
+        raise typer.Exit(DRIFT_EXIT_CODE)
+
+
+DRIFT_EXIT_CODE = 3
+"""``score run --fail-on-drift``: a drift feature over the threshold (the output and summary are written)."""
+
+
+def _drift_alarm(log: logs.EventLog, drift: dict[str, Any], fail_on_drift: bool) -> None:
+    """The one warning line (or event) for drift over the threshold; with --fail-on-drift and a bundle that
+    carries no reference, one line saying there was nothing to check."""
+    from signalpack.score.drift import drift_warning
+
+    line = drift_warning(drift)
+    if line is not None:
+        feats = drift["features"]
+        log.emit("warning", line, kind="drift", drifted={n: feats[n]["psi"] for n in drift["drifted"]})
+    elif fail_on_drift and not drift.get("available"):
+        log.emit("warning", f"drift: not available ({drift.get('reason')}); --fail-on-drift had nothing to check",
+                 kind="drift", drifted={})
 
 
 def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path, overwrite: bool, folder: bool) -> None:
@@ -216,41 +254,54 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_app(application: typer.Typer, prog: str) -> None:
+def _fail(prog: str, message: str, code: int, error: str) -> None:
+    """Report a failure as one line, or as the ``error`` event when JSON logs are on (``score.logs``)."""
+    log = logs.active()
+    if log is not None and log.is_json:
+        log.emit("error", message, exit_code=code, error=error)
+    elif error in ("interrupted", "terminated", "aborted"):
+        print(f"{prog}: {message}", file=sys.stderr)
+    else:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def run_app(application: typer.Typer, prog: str, *, log_option: bool = False) -> None:
     """Run a typer app, turning every user-facing failure into one stderr line and an exit code.
 
     2: bad input or usage; 1: a domain failure (parity or verify mismatch);
     130: interrupted (SIGINT), 143: terminated (SIGTERM), after the temporaries
     are removed. Anything else is a bug and keeps its traceback.
+    log_option : the app has ``--log-format`` (``score run``): ``--log-format json`` on the command line
+        makes every failure, usage errors included, a JSON ``error`` event instead of the line.
     """
+    json_logs = log_option and logs.requested_format(sys.argv[1:]) == "json"
+    logs.configure(logs.EventLog("json", prog=prog) if json_logs else None)
     try:
         with _signals_unwind():
             code = application(prog_name=prog, standalone_mode=False)
     except Signalled as exc:
-        print(f"{prog}: {_SIGNAL_WORDS[exc.signum]}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(prog, _SIGNAL_WORDS[exc.signum], exc.exit_code, _SIGNAL_WORDS[exc.signum])
     except SignalpackError as exc:  # messages quote file and bundle text: escaped, so one line always
-        print(f"{prog}: error: {printable(str(exc), 2000)}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(prog, printable(str(exc), 2000), exc.exit_code, type(exc).__name__)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail(prog, "interrupted", 130, "interrupted")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        print(f"{prog}: aborted", file=sys.stderr)
-        sys.exit(130)
+        _fail(prog, "aborted", 130, "aborted")
     except _click_errors() as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show(file=sys.stderr)  # type: ignore[attr-defined]
-        else:
-            ctx = getattr(exc, "ctx", None)
-            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
-            print(f"{prog}: error: {message}{where}", file=sys.stderr)
-        sys.exit(getattr(exc, "exit_code", 2))
+            sys.exit(getattr(exc, "exit_code", 2))
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+        _fail(prog, f"{message}{where}", getattr(exc, "exit_code", 2), "usage")
+    finally:
+        logs.configure(None)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:
-    run_app(app, prog="score")
+    run_app(app, prog="score", log_option=True)

@@ -43,9 +43,11 @@ __all__ = [
     "VOLUME_MAX",
     "OhlcvData",
     "OhlcvReader",
+    "OrderCheck",
     "UnsortedInput",
     "clean_ohlcv",
     "duplicate_error",
+    "duplicate_error_between",
     "load_ohlcv",
     "map_columns",
     "too_short_message",
@@ -71,6 +73,7 @@ _TIMESTAMP_FORMATS: tuple[tuple[str, str], ...] = (
 _ROW = "__row"
 ROW_COLUMN = _ROW
 """The 0-based file row index an unordered ``OhlcvReader`` keeps beside the data (for the out-of-core sort)."""
+_FILE_ROW = "__file_row"  # the file's own row index, kept through a ``keep`` filter (OhlcvReader)
 
 TIMESTAMP_RANGE: tuple[str, str] = ("1678-01-01", "2261-12-31")
 """First and last supported day. Whole years inside numpy/pandas ``datetime64[ns]`` (1677-09-21 to
@@ -172,10 +175,13 @@ def too_short_message(name: str, has_symbol: bool, longest: int, min_rows: int) 
 def _parse_checked(
     raw: pl.DataFrame, where: _Where, row_offset: int, ts_format: tuple[str, str] | None
 ) -> tuple[pl.DataFrame, tuple[str, str] | None]:
-    """Rename, parse and value-check rows in file order (``__row`` = global row index)."""
-    frame = raw.select(
-        [pl.col(src).alias(dst) for dst, src in where.mapping.items()]
-    ).with_row_index(_ROW, offset=row_offset)
+    """Rename, parse and value-check rows in file order (``__row`` = global row index; the file's
+    row index ``__file_row`` when a ``keep`` filter left rows out)."""
+    cols = [pl.col(src).alias(dst) for dst, src in where.mapping.items()]
+    if _FILE_ROW in raw.columns:
+        frame = raw.select(*cols, pl.col(_FILE_ROW).cast(pl.Int64).alias(_ROW))
+    else:
+        frame = raw.select(cols).with_row_index(_ROW, offset=row_offset)
     ts_expr, ts_format = _parse_timestamp(frame, where, ts_format)
     frame = frame.with_columns(ts_expr)
     frame = frame.with_columns(_parse_numbers(frame, where))
@@ -184,14 +190,70 @@ def _parse_checked(
         bad = frame.filter(pl.col("symbol").is_null() | (pl.col("symbol") == ""))
         if bad.height:
             raise DataError(f"{where.at('symbol', bad)}: empty symbol")
+        if where.symbol is not None:
+            bad = frame.filter(pl.col("symbol") != where.symbol)
+            if bad.height:
+                raise DataError(
+                    f"{where.at('symbol', bad)}: differs from the folder's partition symbol {_show(where.symbol)}"
+                )
     else:
-        frame = frame.with_columns(pl.lit("", dtype=pl.String).alias("symbol"))
+        frame = frame.with_columns(pl.lit(where.symbol or "", dtype=pl.String).alias("symbol"))
     _check_values(frame, where)
     return frame, ts_format
 
 
 class UnsortedInput(Exception):
     """Raised by ``OhlcvReader`` when rows are not in (symbol, timestamp) order."""
+
+
+class OrderCheck:
+    """The (symbol, timestamp) order check across batches: of one file, or of several files read one after
+    another (one ``OrderCheck`` shared by their readers, ``score.datasets``).
+
+    Each symbol must come in one contiguous run with strictly increasing timestamps, symbols in
+    increasing order. A duplicate (symbol, timestamp) raises DataError naming both rows (and both files
+    when they differ); any other disorder raises ``UnsortedInput``.
+    """
+
+    def __init__(self) -> None:
+        self.last_sym: str | None = None
+        self.last_ts: Any = None
+        self.last_row = -1
+        self.last_where: _Where | None = None
+        self.seen: set[str] = set()
+
+    def check(self, frame: pl.DataFrame, where: _Where, has_symbol: bool) -> None:
+        """Check one parsed batch (``__row`` = its file rows) against itself and everything before it."""
+        sym = frame.get_column("symbol")
+        ts = frame.get_column("timestamp")
+        try:
+            last_sym, last_ts = self.last_sym, self.last_ts
+            prev_sym = sym.shift(1, fill_value=last_sym)
+            prev_ts = ts.shift(1, fill_value=last_ts) if last_ts is not None else ts.shift(1)
+            same = sym == prev_sym
+            dup = same & (ts == prev_ts)
+            if dup.any():
+                i = int(dup.arg_true()[0])
+                row = int(frame[_ROW][i])
+                if i or self.last_where is where:
+                    raise duplicate_error(where, has_symbol, sym[i], ts[i], row - 1 if i else self.last_row, row)
+                assert self.last_where is not None
+                raise duplicate_error_between(self.last_where, self.last_row, where, row, has_symbol, sym[i], ts[i])
+            if (same & (ts < prev_ts)).any():
+                raise UnsortedInput(where.name)
+            starts = sym.filter(~same.fill_null(False)).to_list()
+            if any(s in self.seen for s in starts) or len(set(starts)) != len(starts):
+                raise UnsortedInput(where.name)
+            if starts and last_sym is not None and starts[0] < last_sym:
+                raise UnsortedInput(where.name)
+            if (sym.shift(1) > sym).any():
+                raise UnsortedInput(where.name)
+            self.seen.update(starts)
+            self.last_sym, self.last_ts, self.last_where = sym[-1], ts[-1], where
+            self.last_row = int(frame[_ROW][-1])
+        finally:
+            # an UnsortedInput traceback keeps this frame alive while the caller sorts: let go of the batch
+            frame = sym = ts = prev_sym = prev_ts = same = dup = None  # type: ignore[assignment]
 
 
 class OhlcvReader:
@@ -206,69 +268,64 @@ class OhlcvReader:
     ordered=False : no order or duplicate checks across rows; batches keep the
         file row index in column ``ROW_COLUMN`` (for a sort, whose merge then
         finds duplicates: ``duplicate_error`` words them like the ordered reader).
+    name : how messages name the file (default: its file name); a dataset names
+        its files by their path inside it (``score.datasets``).
+    symbol : the symbol of a hive ``symbol=`` partition: the symbol of every row
+        when the file has no symbol column; a symbol column must then hold it in every row.
+    order : the order check to continue (shared by the readers of a dataset's files).
+    keep : a filter on the parquet file's own columns (``score run --since``): only the rows it
+        keeps are read and checked; messages still give file rows; a file it empties yields nothing.
     """
 
-    def __init__(self, path: str | os.PathLike[str], batch_rows: int = 250_000, *, ordered: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], batch_rows: int = 250_000, *, ordered: bool = True,
+        name: str | None = None, symbol: str | None = None, order: OrderCheck | None = None,
+        keep: pl.Expr | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.name = name if name is not None else self.path.name
         self.batch_rows = batch_rows
         self.ordered = ordered
+        self.symbol = symbol
+        self.order = order
+        self.keep = keep
         self.where: _Where | None = None
         self.is_parquet = _check_readable(self.path)
         self.rows_read = 0
         self.has_symbol = False
         if not self.is_parquet:
             # batches of about BATCH_BYTES of text: rows may carry wide columns the scorer never reads
-            line = _precheck_csv(self.path)
+            line = _precheck_csv(self.path, self.name)
             self.batch_rows = max(64, min(batch_rows, BATCH_BYTES // line))
 
     def _scan(self) -> pl.LazyFrame:
         if self.is_parquet:
-            return pl.scan_parquet(self.path)
+            scan = pl.scan_parquet(self.path)
+            return scan if self.keep is None else scan.with_row_index(_FILE_ROW).filter(self.keep)
+        if self.keep is not None:
+            raise ValueError("keep filters parquet files only")
         return pl.scan_csv(self.path, infer_schema=False)
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        name = self.path.name
+        name = self.name
         where: _Where | None = None
         ts_format: tuple[str, str] | None = None
-        last_sym: str | None = None
-        last_ts: Any = None
-        last_row = -1
-        seen: set[str] = set()
+        order = self.order if self.order is not None else OrderCheck()
         try:
             batches = self._scan().collect_batches(chunk_size=self.batch_rows)
             for raw in _polars_errors(batches, name, self.is_parquet):
                 if raw.height == 0:
                     continue
                 if where is None:
-                    mapping = _map_columns(raw, name)
-                    where = self.where = _Where(name, not self.is_parquet, mapping)
-                    self.has_symbol = "symbol" in mapping
+                    mapping = map_columns([c for c in raw.columns if c != _FILE_ROW], name)
+                    where = self.where = _Where(name, not self.is_parquet, mapping, self.symbol)
+                    self.has_symbol = "symbol" in mapping or self.symbol is not None
                 frame, ts_format = _parse_checked(raw, where, self.rows_read, ts_format)
                 self.rows_read += raw.height
                 if not self.ordered:
                     yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS, _ROW)
                     continue
-                sym = frame.get_column("symbol")
-                ts = frame.get_column("timestamp")
-                prev_sym = sym.shift(1, fill_value=last_sym)
-                prev_ts = ts.shift(1, fill_value=last_ts) if last_ts is not None else ts.shift(1)
-                same = sym == prev_sym
-                dup = same & (ts == prev_ts)
-                if dup.any():
-                    i = int(dup.arg_true()[0])
-                    row = int(frame[_ROW][i])
-                    raise duplicate_error(where, self.has_symbol, sym[i], ts[i], row - 1 if i else last_row, row)
-                if (same & (ts < prev_ts)).any():
-                    raise UnsortedInput(name)
-                starts = sym.filter(~same.fill_null(False)).to_list()
-                if any(s in seen for s in starts) or len(set(starts)) != len(starts):
-                    raise UnsortedInput(name)
-                if starts and last_sym is not None and starts[0] < last_sym:
-                    raise UnsortedInput(name)
-                if (sym.shift(1) > sym).any():
-                    raise UnsortedInput(name)
-                seen.update(starts)
-                last_sym, last_ts, last_row = sym[-1], ts[-1], int(frame[_ROW][-1])
+                order.check(frame, where, self.has_symbol)
                 yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS)
         except PermissionError as exc:
             raise InputError(f"{self.path}: file is not readable (permission denied)") from exc
@@ -276,8 +333,8 @@ class OhlcvReader:
             # An exception (UnsortedInput above all) keeps this frame alive in its traceback while the
             # caller handles it, e.g. for the whole out-of-core sort: let go of the polars query (an
             # unfinished one holds its read-ahead buffers) and of the last batch now.
-            batches = raw = frame = sym = ts = prev_sym = prev_ts = same = dup = None
-        if self.rows_read == 0:
+            batches = raw = frame = None
+        if self.rows_read == 0 and self.keep is None:
             raise DataError(f"{name}: the file has a header but no data rows")
 
 
@@ -287,6 +344,17 @@ def duplicate_error(where: _Where, has_symbol: bool, symbol: str, ts: Any, row_a
     return DataError(
         f"{where.name}: column {where.col('timestamp')}: duplicate {who}timestamp {ts} at "
         f"{where.row(row_a)} and {where.row(row_b)}"
+    )
+
+
+def duplicate_error_between(
+    where_a: _Where, row_a: int, where_b: _Where, row_b: int, has_symbol: bool, symbol: str, ts: Any
+) -> DataError:
+    """A duplicate (symbol, timestamp) in two files of a dataset: file b's row, then where file a has it."""
+    who = f"symbol {_show(symbol)} " if has_symbol else ""
+    return DataError(
+        f"{where_b.name}: column {where_b.col('timestamp')}: duplicate {who}timestamp {ts} at "
+        f"{where_b.row(row_b)}, already in {where_a.name} at {where_a.row(row_a)}"
     )
 
 
@@ -345,56 +413,57 @@ BATCH_BYTES = 32 << 20
 _SAMPLE = 256 << 10
 
 
-def _precheck_csv(p: Path) -> int:
+def _precheck_csv(p: Path, name: str | None = None) -> int:
     """Cheap checks on the first bytes: empty file, fake gzip, binary data, line endings, header, delimiter.
 
     Never echoes bytes of the file: a binary file gets a description, quoted header text is escaped and cut.
     Returns the mean line length in bytes (of text, after decompression) over the first 256 kB.
     """
+    name = p.name if name is None else name
     with open(p, "rb") as fh:
         sample = fh.read(_SAMPLE)
     if not sample:
-        raise DataError(f"{p.name}: the file is empty")
+        raise DataError(f"{name}: the file is empty")
     gz = p.suffix.lower() == ".gz"
     if gz and sample[:2] != b"\x1f\x8b":
-        raise InputError(f"{p.name}: has a .gz name but is not gzip-compressed")
+        raise InputError(f"{name}: has a .gz name but is not gzip-compressed")
     if sample[:2] == b"\x1f\x8b":
         try:
             with gzip.open(p, "rb") as fh:
                 sample = fh.read(_SAMPLE)
         except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{p.name}: cannot be decompressed ({first_line(exc)})") from exc
+            raise InputError(f"{name}: cannot be decompressed ({first_line(exc)})") from exc
         if not sample.strip():
-            raise DataError(f"{p.name}: the file is empty")
+            raise DataError(f"{name}: the file is empty")
     head = sample[:4096]
     what = next((label for magic, label in _MAGIC if head.startswith(magic)), None)
     if what is None and (b"\x00" in head or sum(head.count(bytes([c])) for c in _CONTROL) * 100 > len(head)):
         what = "binary data"
     if what is not None:
-        raise DataError(f"{p.name}: not a text CSV file ({what})")
+        raise DataError(f"{name}: not a text CSV file ({what})")
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 3:  # not just a character cut by the 4096-byte read
             line = head.count(b"\n", 0, exc.start) + 1
             raise DataError(
-                f"{p.name}: not a readable CSV file (invalid utf-8 at line {line}); save it as UTF-8 text"
+                f"{name}: not a readable CSV file (invalid utf-8 at line {line}); save it as UTF-8 text"
             ) from exc
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):  # lines, but none ends in LF
         raise DataError(
-            f"{p.name}: CR-only line endings (classic Mac); convert the file to LF or CRLF line endings"
+            f"{name}: CR-only line endings (classic Mac); convert the file to LF or CRLF line endings"
         )
     header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r")
     if "," not in header:
         for sep, label in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
             if sep in header:
                 raise DataError(
-                    f"{p.name}: the header looks {label}-delimited ({_show(header.strip())}); "
+                    f"{name}: the header looks {label}-delimited ({_show(header.strip())}); "
                     "signalpack reads comma-separated CSV"
                 )
     if b"\n" in head or len(head) < 4096:
         names = next(csv.reader([header]), [])
-        _check_unique_names(names, p.name)
+        _check_unique_names(names, name)
     return max(1, len(sample) // max(1, sample.count(b"\n")))
 
 
@@ -495,8 +564,9 @@ def map_columns(columns: list[str], name: str) -> dict[str, str]:
 class _Where:
     """Formats 'file: column 'X' row N (line M): value' locations for messages."""
 
-    def __init__(self, name: str, is_csv: bool, mapping: dict[str, str]) -> None:
+    def __init__(self, name: str, is_csv: bool, mapping: dict[str, str], symbol: str | None = None) -> None:
         self.name, self.is_csv, self.mapping = name, is_csv, mapping
+        self.symbol = symbol  # a hive ``symbol=`` partition's value, for every row (OhlcvReader)
 
     def row(self, idx: int) -> str:
         return f"row {idx + 1} (line {idx + 2})" if self.is_csv else f"row {idx + 1}"

@@ -6,7 +6,8 @@ It holds no state, so another engine can call it per partition. It computes no
 features: each window of W raw bars (the bundle's ``window_rows``) goes to the
 graph as it is, and the graph computes the features itself (bundle format 2).
 
-``score_file`` streams a file through it in chunks (``OhlcvReader`` batches),
+``score_file`` streams a file, or a dataset's files one after another
+(``score.datasets``), through it in chunks (``OhlcvReader`` batches),
 carrying the last ``W - 1`` rows of the open symbol into the
 next chunk, so chunked output equals whole-file output exactly while peak
 memory follows the chunk size, not the file size. Output parts are written to a
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ import numpy as np
 import polars as pl
 
 from signalpack.atomic import atomic_path, same_file
-from signalpack.errors import DataError, OutputError
+from signalpack.errors import ConfigError, DataError, OutputError, printable
 from signalpack.score.bar_windows import bar_matrix, gather_windows
 from signalpack.score.bundle import Bundle
 from signalpack.score.contract import (
@@ -48,11 +50,13 @@ from signalpack.score.contract import (
     PROBABILITIES,
     SIGNAL,
 )
+from signalpack.score.datasets import Dataset, DatasetReader, default_output, resolve_input
+from signalpack.score.drift import DriftAccumulator, SymbolRanges, drift_warning
 from signalpack.score.external_sort import external_sort
 from signalpack.score.io import (
+    TIMESTAMP_RANGE,
     OhlcvReader,
     UnsortedInput,
-    duplicate_error,
     too_short_message,
 )
 from signalpack.score.windows import window_ends
@@ -63,6 +67,7 @@ __all__ = [
     "ScoreSummary",
     "default_output_path",
     "infer",
+    "parse_since",
     "prepare_frame",
     "score_file",
     "score_frame",
@@ -81,18 +86,24 @@ class Prepared:
     ends: np.ndarray
 
 
-def prepare_frame(frame: pl.DataFrame, window_rows: int, after: tuple[str, Any] | None = None) -> Prepared:
+def prepare_frame(
+    frame: pl.DataFrame, window_rows: int, after: tuple[str, Any] | None = None, since: datetime | None = None
+) -> Prepared:
     """Bars and window ends of ``frame`` (the CPU work before onnxruntime).
 
     window_rows : W, the rows one window reads (``Bundle.window_rows``).
     after : (symbol, timestamp) of the last row already scored: windows of that
         symbol ending at or before it are left out (a chunk's carried overlap).
+    since : windows ending before it are left out (``score run --since``).
     """
     ends = window_ends(frame.get_column("symbol").rle_id().to_numpy(), window_rows)
     keys = frame.select("symbol", "timestamp")[ends]
     if after is not None and len(ends):
         sym, ts = after
         keep = ((keys.get_column("symbol") != sym) | (keys.get_column("timestamp") > ts)).to_numpy()
+        ends, keys = ends[keep], keys.filter(pl.Series(keep))
+    if since is not None and len(ends):
+        keep = (keys.get_column("timestamp") >= since).to_numpy()
         ends, keys = ends[keep], keys.filter(pl.Series(keep))
     # C order once here: polars hands back column-major arrays, and windowing a
     # column-major matrix would copy the whole chunk for every batch.
@@ -166,6 +177,15 @@ class ScoreSummary:
     actionable: int = 0
     sorted_in_memory: bool = False
     seconds: float = 0.0
+    drift: dict[str, Any] | None = None
+    """The drift statistics against the bundle's training reference (``score/drift.py``)."""
+    data_quality: dict[str, Any] | None = None
+    """Short and stale symbols, each symbol's first and last bar (``drift.SymbolRanges``)."""
+
+    @property
+    def drift_warning(self) -> str | None:
+        """The one warning line when a drift feature's PSI is over the threshold, else None."""
+        return drift_warning(self.drift) if self.drift is not None else None
 
     @property
     def rows_per_second(self) -> float:
@@ -179,11 +199,15 @@ class ScoreSummary:
             "signal_distribution": self.signal_distribution, "actionable": self.actionable,
             "sorted_in_memory": self.sorted_in_memory,
             "seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second, 1),
+            "drift": self.drift, "data_quality": self.data_quality,
         }
 
     def line(self) -> str:
         dist = ", ".join(f"{k} {v}" for k, v in self.signal_distribution.items())
         short = f", {len(self.short_symbols)} too short to score" if self.short_symbols else ""
+        quality = self.data_quality or {}
+        if quality.get("stale_symbols"):
+            short += f", {len(quality['stale_symbols'])} ending before {quality['newest_bar']}"
         return (
             f"scored {self.rows_scored:,} of {self.rows_read:,} rows ({self.symbols} symbol"
             f"{'s' if self.symbols != 1 else ''}{short}; {self.rows_read - self.rows_scored:,} warm-up) "
@@ -201,7 +225,11 @@ def usable_cores() -> int:
 
 
 def default_output_path(input_path: Path) -> Path:
-    """``<input stem>.signals.parquet`` beside the input (``prices.csv.gz`` → ``prices.signals.parquet``)."""
+    """``<input stem>.signals.parquet`` beside the input (``prices.csv.gz`` → ``prices.signals.parquet``);
+    ``<folder>.signals.parquet`` beside a folder input; a glob input has none (ConfigError: give --output)."""
+    folder = default_output(input_path)
+    if folder is not None:
+        return folder
     name = input_path.name
     for suffix in (".csv.gz", ".parquet", ".csv", ".gz", ".pq"):
         if name.lower().endswith(suffix):
@@ -210,7 +238,24 @@ def default_output_path(input_path: Path) -> Path:
     return input_path.with_name(f"{name}.signals.parquet")
 
 
-def _chunks(reader: OhlcvReader, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def parse_since(text: str) -> datetime:
+    """``--since DATE``: YYYY-MM-DD, optionally with a time (ISO 8601; an offset is converted to UTC),
+    as the naive UTC datetime the scored timestamps are compared with."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--since {printable(repr(text), 60)}: not a date; give YYYY-MM-DD, optionally with a time "
+            "(YYYY-MM-DDTHH:MM[:SS])"
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    if not TIMESTAMP_RANGE[0] <= when.date().isoformat() <= TIMESTAMP_RANGE[1]:
+        raise ConfigError(f"--since {when.date()}: outside the supported dates {TIMESTAMP_RANGE[0]} to {TIMESTAMP_RANGE[1]}")
+    return when
+
+
+def _chunks(reader: DatasetReader | OhlcvReader, chunk_rows: int) -> Iterator[pl.DataFrame]:
     """Re-block the reader's batches into frames of about ``chunk_rows`` rows."""
     pending: list[pl.DataFrame] = []
     size = 0
@@ -230,8 +275,8 @@ SORT_RUN_CHUNKS = 4
 
 @contextlib.contextmanager
 def _sorted_out_of_core(
-    input_path: Path, out: Path, tmp: Path, chunk_rows: int
-) -> Iterator[tuple[Iterator[pl.DataFrame], OhlcvReader]]:
+    dataset: Dataset, out: Path, tmp: Path, chunk_rows: int, since: datetime | None = None, warmup: int = 0
+) -> Iterator[tuple[Iterator[pl.DataFrame], DatasetReader]]:
     """The input's checked rows re-read and sorted by (symbol, timestamp) out of core, as chunks, and the reader.
 
     The sort spills to ``<tmp>.sort`` beside the output (a ``TMP_MARK`` name, so a killed
@@ -240,14 +285,11 @@ def _sorted_out_of_core(
     spill = tmp.with_name(tmp.name + ".sort")
     spill.mkdir()
     try:
-        reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000), ordered=False)
-
-        def on_duplicate(symbol: str, ts: Any, row_a: int, row_b: int) -> BaseException:
-            assert reader.where is not None
-            return duplicate_error(reader.where, reader.has_symbol, symbol, ts, row_a, row_b)
-
+        # every file of a dataset, one after another, with row numbers global to the dataset
+        reader = DatasetReader(dataset, batch_rows=min(chunk_rows, 250_000), ordered=False,
+                               since=since, warmup=warmup)
         frames = external_sort(reader, spill, str(out), run_rows=SORT_RUN_CHUNKS * chunk_rows,
-                               on_duplicate=on_duplicate)
+                               on_duplicate=reader.duplicate_error)
         yield _chunks(frames, chunk_rows), reader  # type: ignore[arg-type]
     finally:
         # One SIGINT can raise twice: polars (which installs its own SIGINT handler when imported) stops its
@@ -260,7 +302,9 @@ def _sorted_out_of_core(
             raise
 
 
-def _prepared(chunks: Iterator[pl.DataFrame], window_rows: int) -> Iterator[tuple[pl.DataFrame, Prepared]]:
+def _prepared(
+    chunks: Iterator[pl.DataFrame], window_rows: int, since: datetime | None = None
+) -> Iterator[tuple[pl.DataFrame, Prepared]]:
     """Each chunk with its preparation, carrying the overlap of the symbol it continues."""
     overlap = window_rows - 1
     carry: pl.DataFrame | None = None
@@ -270,7 +314,7 @@ def _prepared(chunks: Iterator[pl.DataFrame], window_rows: int) -> Iterator[tupl
         else:
             frame = pl.concat([carry, chunk], rechunk=True)
             after = (carry.get_column("symbol")[-1], carry.get_column("timestamp")[-1])
-        yield chunk, prepare_frame(frame, window_rows, after)
+        yield chunk, prepare_frame(frame, window_rows, after, since)
         last_sym = frame.get_column("symbol")[-1]
         carry = frame.filter(pl.col("symbol") == last_sym).tail(overlap)
 
@@ -320,14 +364,18 @@ def _prefetch(items: Iterator[Any]) -> Iterator[Any]:
 def _stream(
     chunks: Iterator[pl.DataFrame], bundle: Bundle, batch_size: int,
     parts: Path, summary: ScoreSummary, has_symbol: Callable[[], bool],
-    progress: Callable[[int], None] | None, pool: ThreadPoolExecutor | None,
+    progress: Callable[[int], None] | None, pool: ThreadPoolExecutor | None, since: datetime | None = None,
 ) -> list[Path]:
     counts: dict[str, int] = {}
     scored: dict[str, int] = {}
     files: list[Path] = []
+    drift = DriftAccumulator(bundle.drift_reference)
+    ranges = SymbolRanges()
 
-    def finish(chunk: pl.DataFrame, scores: pl.DataFrame) -> None:
+    def finish(chunk: pl.DataFrame, scores: pl.DataFrame, prepared: Prepared) -> None:
         """Count and write one chunk's scores (in a thread, while the next chunk is inferred)."""
+        drift.add(prepared.bars, prepared.ends)  # the drift features at the scored rows (bounded: bin counts)
+        ranges.add(chunk)
         for sym, n in chunk.group_by("symbol", maintain_order=True).len().iter_rows():
             counts[sym] = counts.get(sym, 0) + n
         for sym, n in scores.group_by("symbol", maintain_order=True).len().iter_rows():
@@ -347,24 +395,26 @@ def _stream(
     # one chunk in writing at a time, in order; its exception surfaces at the next .result()
     with ThreadPoolExecutor(1, thread_name_prefix="signalpack-write") as writer:
         pending: Future[None] | None = None
-        for chunk, prepared in _prefetch(_prepared(chunks, bundle.window_rows)):
+        for chunk, prepared in _prefetch(_prepared(chunks, bundle.window_rows, since)):
             scores = infer(prepared, bundle, batch_size, pool)
             if pending is not None:
                 pending.result()
-            pending = writer.submit(finish, chunk, scores)
+            pending = writer.submit(finish, chunk, scores, prepared)
         if pending is not None:
             pending.result()
     summary.symbols = sum(1 for s in counts if scored.get(s, 0))
     summary.rows_scored = sum(scored.values())
     summary.short_symbols = {s: n for s, n in counts.items() if not scored.get(s, 0)}
     summary.warmup_skipped = {s: n - scored.get(s, 0) for s, n in counts.items()}
+    summary.drift = drift.result()
+    summary.data_quality = ranges.result(counts, scored)
     return files
 
 
 def score_file(
     input_path: str | os.PathLike[str], bundle: Bundle, output: str | os.PathLike[str] | None = None, *,
     batch_size: int = 512, chunk_rows: int = 100_000, overwrite: bool = False, threads: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, since: datetime | None = None,
 ) -> ScoreSummary:
     """Score a whole file into one parquet file, atomically; see the module docstring.
 
@@ -373,6 +423,8 @@ def score_file(
     one window are counted in the summary (``short_symbols``), not an error,
     unless no row of the file can be scored. threads : concurrent onnxruntime
     runs (see ``infer``; give the bundle a single-threaded session for them).
+    since : output only windows ending at or after it (``parse_since``); per symbol only the
+        W - 1 warm-up rows before it are needed, and for parquet only those are read (``since_filters``).
     """
     started = time.monotonic()
     input_path = Path(input_path)
@@ -381,7 +433,10 @@ def score_file(
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
     if same_file(out, input_path):
         raise OutputError(f"{out}: is the input file; choose another --output")
-    reader = OhlcvReader(input_path, batch_rows=min(chunk_rows, 250_000))
+    dataset = resolve_input(input_path)  # a file, or a folder, glob or hive dataset (score.datasets)
+    if dataset.contains(out):
+        raise OutputError(f"{out}: is inside the input dataset {dataset.spec}; choose an --output outside it")
+    reader = DatasetReader(dataset, batch_rows=min(chunk_rows, 250_000), since=since, warmup=min_rows - 1)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
     with pool or contextlib.nullcontext(), atomic_path(out, overwrite=overwrite) as tmp:
         parts = tmp.with_name(tmp.name + ".parts")
@@ -389,18 +444,20 @@ def score_file(
         try:
             try:
                 files = _stream(_chunks(reader, chunk_rows), bundle, batch_size, parts, summary,
-                                lambda: reader.has_symbol, progress, pool)
+                                lambda: reader.has_symbol, progress, pool, since)
             except UnsortedInput:
                 # not in (symbol, timestamp) order: sort out of core (memory follows chunk_rows, not the file)
                 shutil.rmtree(parts)
                 parts.mkdir()
                 summary = ScoreSummary(str(input_path), str(out), bundle.model_id, sorted_in_memory=True)
-                with _sorted_out_of_core(input_path, out, tmp, chunk_rows) as (chunks, unsorted):
+                with _sorted_out_of_core(dataset, out, tmp, chunk_rows, since, min_rows - 1) as (chunks, unsorted):
                     files = _stream(chunks, bundle, batch_size, parts, summary,
-                                    lambda: unsorted.has_symbol, progress, pool)
+                                    lambda: unsorted.has_symbol, progress, pool, since)
+            if not summary.rows_scored and since is not None:
+                raise DataError(f"{dataset.name}: no window ends at or after --since {since}: nothing to score")
             if not summary.rows_scored:
                 longest = max(summary.warmup_skipped.values(), default=0)
-                raise DataError(too_short_message(input_path.name, reader.has_symbol, longest, min_rows))
+                raise DataError(too_short_message(dataset.name, reader.has_symbol, longest, min_rows))
             _combine(files, tmp)
         finally:
             shutil.rmtree(parts, ignore_errors=True)

@@ -175,7 +175,7 @@ CASES = [
     Case("semicolon_delimiter", run_csv(lambda t: t.replace(",", ";")), S, 2, ("bad.csv", "semicolon-delimited")),
     Case("gz_not_gzip", lambda w, r, b: ["run", str(edit_csv(w, lambda t: t, "prices.csv.gz"))], S, 2,
          ("prices.csv.gz", "not gzip-compressed")),
-    Case("directory_input", lambda w, r, b: ["run", str(w)], S, 2, ("work", "is a directory")),
+    Case("directory_input", lambda w, r, b: ["run", str(w)], S, 2, ("work", "the folder holds no parquet or CSV file")),
     Case("missing_input", lambda w, r, b: ["train", str(w / "nope.csv"), "--out", str(w / "run")], T, 2,
          ("nope.csv", "no such file")),
     Case("unreadable_file", lambda w, r, b: ["run", str(_unreadable(w))], S, 2,

@@ -213,6 +213,7 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     rundir.write_npy(tmp / rundir.TEST_WINDOWS, build_windows(ds.x_raw, ds.test_ends, seq_len))
     rundir.write_npy(tmp / rundir.TEST_BARS, bar_windows_at(data.frame, ds.frame[ds.test_ends],
                                                             spec.lookback + seq_len))
+    rundir.write_json(tmp / rundir.DRIFT_REFERENCE, _drift_reference(data.frame, spec.lookback + seq_len, ds))
     rundir.write_json(tmp / "scaler.json", ds.scaler.to_dict())
     rundir.write_json(tmp / "feature_spec.json", spec.to_dict())
     rundir.write_json(tmp / "config.json", cfg.to_dict())
@@ -226,6 +227,15 @@ def _train_into(tmp: Path, data_path: Path, cfg: TrainConfig, created: datetime)
     if folds:
         metadata["walk_forward"] = _walk_forward(tmp, feats, spec, cfg, folds)
     return metadata
+
+
+def _drift_reference(frame: pl.DataFrame, window_rows: int, ds: Dataset) -> dict[str, Any]:
+    """The scorer's drift features over the training segment (every row with a full window before the
+    validation cut), for the bundle's ``drift_reference`` (``score.drift``)."""
+    from signalpack.score.drift import drift_features_for, frame_values, reference_from_values
+
+    names = drift_features_for(window_rows)
+    return reference_from_values(frame_values(frame, window_rows, ds.cuts.validation, names), "train")
 
 
 def _fold_cuts(feats: pl.DataFrame, spec: FeatureSpec, cfg: TrainConfig) -> list[Cuts]:

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from signalpack.train.assessment import Assessment
 
 __all__ = [
+    "DRIFT_REFERENCE",
     "REQUIRED_FILES",
     "TEST_BARS",
     "TEST_WINDOWS",
@@ -64,6 +65,8 @@ __all__ = [
 
 TEST_WINDOWS = "test_windows.npy"
 TEST_BARS = "test_bars.npy"
+DRIFT_REFERENCE = "drift_reference.json"
+"""The training segment's drift-feature distribution (``score.drift``); export copies it into the manifest."""
 REQUIRED_FILES = ("scaler.json", "feature_spec.json", "config.json", "metadata.json", TEST_WINDOWS, TEST_BARS)
 
 

@@ -290,8 +290,10 @@ def _check_case(driver: Driver, work: Path, data: bytes, name: str, done: list[s
     assert status["exit"] in (0, 1, 2), f"exit {status['exit']}: {what}"
     assert "Traceback" not in err and "panicked" not in err, what
     lines = [x for x in err.splitlines() if x.strip()]
+    assert all(x.isprintable() for x in lines), what
+    if status["exit"] == 0 and len(lines) == 2 and lines[0].startswith("score: warning: drift: "):
+        lines = lines[1:]  # a scored mutation of a stock's bars may drift from the index the bundle learned
     assert len(lines) == 1, what
-    assert lines[0].isprintable(), what
     left = sorted(p.name for p in work.iterdir())
     if status["exit"] == 0:
         assert lines[0].startswith("scored "), what

@@ -197,7 +197,9 @@ def test_cli_run_with_default_bundle_and_summary(tmp_path):
     out = tmp_path / "goog.signals.parquet"
     assert out.is_file()
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("scored 2,090 of 2,148 rows")
+    assert len(lines) == 2 and lines[1].startswith("scored 2,090 of 2,148 rows")
+    # GOOG is one stock, the bundle was trained on the S&P 500 index: the drift alarm says so, in one line
+    assert lines[0].startswith("score: warning: drift: psi ") and "gap" in lines[0]
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["rows_read"] == 2148 and summary["rows_scored"] == 2090
     assert summary["warmup_skipped"] == {"": 58} and summary["bundle_id"] == load_bundle(DEFAULT_BUNDLE).model_id

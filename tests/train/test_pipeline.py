@@ -19,6 +19,7 @@ from tests.conftest import GOOG, TINY_EPOCHS
 EXPECTED = {
     *REQUIRED_FILES, "member_0.keras", "member_1.keras", "member_2.keras",
     "predictions.csv", "trades.csv", "equity.csv", "history.csv", "train.log", "random_returns.csv",
+    "drift_reference.json",
 }
 
 
