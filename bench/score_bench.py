@@ -48,8 +48,12 @@ TARGETS = {"in_graph_cost_max": 0.15, "end_to_end_vs_ort_alone_min": 0.85,
            "peak_rss_ratio_max": 1.2, "peak_rss_max_mb": 1024}
 
 
-def make_file(path: Path, rows: int, seed: int = 0) -> None:
-    """Synthetic OHLCV: per symbol, 20-day blocks of real S&P 500 bars' relative moves."""
+def make_file(path: Path, rows: int, seed: int = 0, bars_per_symbol: int = BARS_PER_SYMBOL,
+              business_days: bool = False) -> None:
+    """Synthetic OHLCV: per symbol, 20-day blocks of real S&P 500 bars' relative moves.
+
+    ``bars_per_symbol`` bars each (rows // bars_per_symbol symbols) on consecutive calendar days from
+    2000-01-03, or business days (Mon–Fri) with ``business_days``."""
     from signalpack.score.io import load_ohlcv
 
     src = load_ohlcv(ROOT / "train" / "data" / "sp500_daily.csv.gz").frame
@@ -58,17 +62,20 @@ def make_file(path: Path, rows: int, seed: int = 0) -> None:
     ret = np.diff(np.log(c))
     vol = src["volume"].to_numpy()
     rng = np.random.default_rng(seed)
-    n_sym = rows // BARS_PER_SYMBOL
+    n_sym = rows // bars_per_symbol
     block = 20
+    days = np.arange(bars_per_symbol * 2 if business_days else bars_per_symbol).astype("timedelta64[D]")
+    calendar = np.datetime64("2000-01-03") + days
+    if business_days:
+        calendar = calendar[np.is_busday(calendar)][:bars_per_symbol]
     parts = []
     for s in range(n_sym):
-        starts = rng.integers(1, len(ret) - block, size=BARS_PER_SYMBOL // block + 1)
-        idx = (starts[:, None] + np.arange(block)).ravel()[:BARS_PER_SYMBOL]
+        starts = rng.integers(1, len(ret) - block, size=bars_per_symbol // block + 1)
+        idx = (starts[:, None] + np.arange(block)).ravel()[:bars_per_symbol]
         close = 100 * np.exp(np.cumsum(ret[idx - 1]))
-        ts = np.datetime64("2000-01-03") + np.arange(BARS_PER_SYMBOL).astype("timedelta64[D]")
         parts.append(pl.DataFrame({
-            "symbol": np.full(BARS_PER_SYMBOL, f"SYM{s:05d}"),
-            "timestamp": ts,
+            "symbol": np.full(bars_per_symbol, f"SYM{s:05d}"),
+            "timestamp": calendar,
             "open": close * rel["open"][idx], "high": close * rel["high"][idx],
             "low": close * rel["low"][idx], "close": close, "volume": vol[idx],
         }))

@@ -82,9 +82,9 @@ def inspect(
 
 @app.command()
 def run(
-    input: Annotated[Path, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind. With --engine spark: a parquet file or folder.")],
+    input: Annotated[str, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind, or an s3://bucket/key.parquet object (AWS credentials from the environment or ~/.aws). With --engine spark: a parquet file or folder.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output parquet (default: <input stem>.signals.parquet beside the input).")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output parquet, a local path or an s3://bucket/key.parquet object (default: <input stem>.signals.parquet beside the input).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Concurrent onnxruntime runs, one thread each (0: one per core).", min=0)] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Windows per onnxruntime call.", min=1)] = 512,
     chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Input rows per chunk (bounds memory).", min=1000)] = 100_000,
@@ -106,14 +106,14 @@ def run(
     from signalpack.errors import ConfigError
     from signalpack.score.bundle import load_bundle, resolve_model
     from signalpack.score.progress import Progress
-    from signalpack.score.runner import default_output_path, parse_since, score_file, usable_cores
+    from signalpack.score.runner import parse_since, score_file, usable_cores
 
     log = logs.EventLog(logs.check_format(log_format))
     logs.configure(log)
     since_at = parse_since(since) if since is not None else None
     if since_at is not None and engine == "spark":
         raise ConfigError("--since needs --engine local")
-    out_path = output or default_output_path(input)
+    input, out_path = _locations(input, output, engine)
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine {printable(repr(engine), 60)} is not known; use local or spark")
     log.emit("start", f"score run {input} → {out_path}", input=str(input), output=str(out_path),
@@ -137,7 +137,7 @@ def run(
     bundle = load_bundle(resolve_model(model), threads=1, **pins)
     progress = logs.JsonProgress(log) if log.is_json else Progress(sys.stderr)
     with progress as bar:
-        result = score_file(input, bundle, output, batch_size=batch_size, chunk_rows=chunk_rows,
+        result = score_file(input, bundle, out_path, batch_size=batch_size, chunk_rows=chunk_rows,
                             overwrite=overwrite, threads=threads or usable_cores(), progress=bar.update,
                             since=since_at)
     if summary is not None:
@@ -167,6 +167,31 @@ def _drift_alarm(log: logs.EventLog, drift: dict[str, Any], fail_on_drift: bool)
                  kind="drift", drifted={})
 
 
+def _locations(input: str, output: str | None, engine: str) -> tuple[Any, Any]:
+    """INPUT and --output as ``score run`` uses them: a checked ``s3://`` URI string (local engine,
+    ``score.objstore``: any other scheme is refused) or a local ``Path``; the default output beside the input."""
+    from signalpack.errors import ConfigError
+    from signalpack.score import objstore
+    from signalpack.score.runner import default_output_path
+
+    if engine != "spark":
+        src: Any = input if objstore.is_uri(input) else Path(input)
+        if isinstance(src, str):
+            objstore.check_uri(src)
+        if output is not None:
+            dest: Any = output if objstore.is_uri(output) else Path(output)
+            if isinstance(dest, str):
+                objstore.check_uri(dest, "--output")
+        else:
+            dest = objstore.default_output(src) if isinstance(src, str) else default_output_path(src)
+        return src, dest
+    for text in (input, output):
+        if text is not None and objstore.is_uri(text) and text[:5].lower() == "s3://":
+            raise ConfigError(f"{printable(repr(text), 120)}: s3:// URIs need --engine local")
+    src = Path(input)
+    return src, Path(output) if output is not None else default_output_path(src)
+
+
 def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path, overwrite: bool, folder: bool) -> None:
     """Every destination of `score run`, checked before any work: the output, then the summary.
 
@@ -177,6 +202,12 @@ def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path,
     from signalpack.atomic import check_destination, same_file
     from signalpack.errors import OutputError
 
+    if isinstance(output, str):  # an s3:// object (local engine): no clobbering, a bucket that exists
+        from signalpack.score.objstore import check_destination as check_object
+
+        if output == input:
+            raise OutputError(f"{output}: is the input; choose another --output")
+        check_object(output, overwrite)
     local = "://" not in str(output)  # a Spark URI destination is checked by Spark's committer
     if local:
         for other, what in ((input, "the input"), (model, "the bundle")):
@@ -185,7 +216,7 @@ def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path,
         check_destination(Path(output), overwrite, folder=folder)
     if summary is not None:
         for other, what in ((input, "the input"), (model, "the bundle"), (output, "the --output")):
-            if same_file(summary, other):
+            if not isinstance(other, str) and same_file(summary, other):
                 raise OutputError(f"{summary}: is {what}; choose another --summary path")
         check_destination(summary, overwrite)
 

@@ -3,6 +3,8 @@
 INPUT is one of:
 
 - **a file** (CSV, gzipped CSV or parquet): read as it always was, nothing else changes;
+- **an ``s3://bucket/key.parquet`` object**: one parquet object, read through polars' object
+  store (``score.objstore``: URI checks, AWS credentials); no prefix, glob or CSV on s3;
 - **a folder**: every data file in it, sorted by path. Files must be all parquet
   (``.parquet``/``.pq``) or all CSV (``.csv``, ``.csv.gz``, ``.gz``); names starting with
   ``.`` or ``_`` are skipped (``_SUCCESS``, ``.crc`` files, ``_temporary`` folders);
@@ -49,6 +51,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from signalpack.errors import ConfigError, DataError, InputError, SignalpackError
+from signalpack.score import objstore
 from signalpack.score.io import (
     ROW_COLUMN,
     SYMBOL_NAMES,
@@ -75,6 +78,8 @@ class DatasetFile:
     path: Path
     name: str
     partitions: tuple[tuple[str, str], ...] = ()
+    uri: str | None = None
+    """An ``s3://`` object instead of a local file (``score.objstore``; ``path`` is then unused)."""
 
     @property
     def symbol(self) -> str | None:
@@ -137,6 +142,9 @@ def default_output(spec: str | os.PathLike[str]) -> Path | None:
 def resolve_input(spec: str | os.PathLike[str]) -> Dataset:
     """The files of INPUT, checked and sorted by path (see the module docstring)."""
     text = os.fspath(spec)
+    if objstore.is_uri(text):  # one s3:// parquet object; any other scheme, a prefix or a glob is refused
+        objstore.check_uri(text)
+        return Dataset(text, "file", (DatasetFile(Path(text), text, uri=text),), fmt="parquet")
     p = Path(text)
     if is_glob(text):
         files = _glob_files(text)
@@ -263,6 +271,8 @@ def since_filters(dataset: Dataset, since: datetime, warmup: int) -> list[pl.Exp
     rows at or after it (and rows with a null key, so the reader still reports them). Anything the
     pass cannot read (a corrupt file, text timestamps) means no push-down: the reader then reports it.
     """
+    if any(f.uri is not None for f in dataset.files):
+        return None  # an s3:// object: --since filters the windows after scoring, no push-down
     if dataset.fmt != "parquet" and not (dataset.kind == "file" and dataset.files[0].path.suffix.lower()
                                          in (".parquet", ".pq")):
         return None
@@ -333,7 +343,7 @@ class DatasetReader:
         order = OrderCheck() if ordered else None
         # every file is checked (exists, regular, readable, CSV head) before any is read
         self.readers = [
-            OhlcvReader(f.path, batch_rows, ordered=ordered, name=f.name, symbol=f.symbol, order=order)
+            OhlcvReader(f.uri or f.path, batch_rows, ordered=ordered, name=f.name, symbol=f.symbol, order=order)
             for f in dataset.files
         ]
         self.pushed_down = False

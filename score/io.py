@@ -33,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from signalpack.errors import DataError, InputError, first_line
+from signalpack.score import objstore
 
 __all__ = [
     "OHLCV_COLUMNS",
@@ -282,15 +283,23 @@ class OhlcvReader:
         name: str | None = None, symbol: str | None = None, order: OrderCheck | None = None,
         keep: pl.Expr | None = None,
     ) -> None:
+        self.uri = os.fspath(path) if objstore.is_uri(os.fspath(path)) else None
+        """An ``s3://`` parquet object (``score.objstore``), read through polars' object store."""
         self.path = Path(path)
-        self.name = name if name is not None else self.path.name
+        self.name = name if name is not None else (self.uri or self.path.name)
         self.batch_rows = batch_rows
         self.ordered = ordered
         self.symbol = symbol
         self.order = order
         self.keep = keep
         self.where: _Where | None = None
-        self.is_parquet = _check_readable(self.path)
+        self._remote: pl.LazyFrame | None = None
+        if self.uri is not None:
+            objstore.check_uri(self.uri)
+            self._remote = objstore.scan(self.uri)  # checked to exist and be parquet before any reading
+            self.is_parquet = True
+        else:
+            self.is_parquet = _check_readable(self.path)
         self.rows_read = 0
         self.has_symbol = False
         if not self.is_parquet:
@@ -300,7 +309,7 @@ class OhlcvReader:
 
     def _scan(self) -> pl.LazyFrame:
         if self.is_parquet:
-            scan = pl.scan_parquet(self.path)
+            scan = self._remote if self._remote is not None else pl.scan_parquet(self.path)
             return scan if self.keep is None else scan.with_row_index(_FILE_ROW).filter(self.keep)
         if self.keep is not None:
             raise ValueError("keep filters parquet files only")
@@ -328,7 +337,7 @@ class OhlcvReader:
                 order.check(frame, where, self.has_symbol)
                 yield frame.select("symbol", "timestamp", *OHLCV_COLUMNS)
         except PermissionError as exc:
-            raise InputError(f"{self.path}: file is not readable (permission denied)") from exc
+            raise InputError(f"{self.uri or self.path}: file is not readable (permission denied)") from exc
         finally:
             # An exception (UnsortedInput above all) keeps this frame alive in its traceback while the
             # caller handles it, e.g. for the whole out-of-core sort: let go of the polars query (an

@@ -13,7 +13,9 @@ next chunk, so chunked output equals whole-file output exactly while peak
 memory follows the chunk size, not the file size. Output parts are written to a
 temporary folder beside the destination and combined into one parquet file
 that is renamed into place at the end: the destination is either untouched or
-complete.
+complete. An ``s3://`` destination (``score.objstore``) gets the parts in a private
+temporary folder and one upload of the combined file, completed last: the object is
+absent or complete.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import polars as pl
 
 from signalpack.atomic import atomic_path, same_file
 from signalpack.errors import ConfigError, DataError, OutputError, printable
+from signalpack.score import objstore
 from signalpack.score.bar_windows import bar_matrix, gather_windows
 from signalpack.score.bundle import Bundle
 from signalpack.score.contract import (
@@ -275,7 +278,7 @@ SORT_RUN_CHUNKS = 4
 
 @contextlib.contextmanager
 def _sorted_out_of_core(
-    dataset: Dataset, out: Path, tmp: Path, chunk_rows: int, since: datetime | None = None, warmup: int = 0
+    dataset: Dataset, out: Path | str, tmp: Path, chunk_rows: int, since: datetime | None = None, warmup: int = 0
 ) -> Iterator[tuple[Iterator[pl.DataFrame], DatasetReader]]:
     """The input's checked rows re-read and sorted by (symbol, timestamp) out of core, as chunks, and the reader.
 
@@ -427,18 +430,32 @@ def score_file(
         W - 1 warm-up rows before it are needed, and for parquet only those are read (``since_filters``).
     """
     started = time.monotonic()
-    input_path = Path(input_path)
-    out = Path(output) if output is not None else default_output_path(input_path)
+    spec = os.fspath(input_path)
+    remote_in = objstore.is_uri(spec)
+    if remote_in:
+        objstore.check_uri(spec)
+    input_path = spec if remote_in else Path(spec)  # type: ignore[assignment]
+    out: Path | str
+    if output is not None:
+        out = os.fspath(output) if objstore.is_uri(os.fspath(output)) else Path(output)
+    else:
+        out = objstore.default_output(spec) if remote_in else default_output_path(Path(spec))
+    remote_out = isinstance(out, str)
+    if remote_out:
+        objstore.check_destination(out, overwrite)  # before any work: no clobbering without --overwrite
     min_rows = bundle.window_rows
     summary = ScoreSummary(str(input_path), str(out), bundle.model_id)
-    if same_file(out, input_path):
+    if (out == input_path) if (remote_in or remote_out) else same_file(out, input_path):
         raise OutputError(f"{out}: is the input file; choose another --output")
     dataset = resolve_input(input_path)  # a file, or a folder, glob or hive dataset (score.datasets)
-    if dataset.contains(out):
+    if not remote_out and dataset.contains(out):
         raise OutputError(f"{out}: is inside the input dataset {dataset.spec}; choose an --output outside it")
     reader = DatasetReader(dataset, batch_rows=min(chunk_rows, 250_000), since=since, warmup=min_rows - 1)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None
-    with pool or contextlib.nullcontext(), atomic_path(out, overwrite=overwrite) as tmp:
+    # local: parts and the combined file beside the destination, renamed into place (atomic);
+    # s3://: parts in a private temporary folder, then one upload completed last (complete or absent)
+    target = objstore.temporary_target() if remote_out else atomic_path(out, overwrite=overwrite)
+    with pool or contextlib.nullcontext(), target as tmp:
         parts = tmp.with_name(tmp.name + ".parts")
         parts.mkdir()
         try:
@@ -458,7 +475,10 @@ def score_file(
             if not summary.rows_scored:
                 longest = max(summary.warmup_skipped.values(), default=0)
                 raise DataError(too_short_message(dataset.name, reader.has_symbol, longest, min_rows))
-            _combine(files, tmp)
+            if remote_out:
+                objstore.write_parts(files, str(out))
+            else:
+                _combine(files, tmp)
         finally:
             shutil.rmtree(parts, ignore_errors=True)
     summary.seconds = time.monotonic() - started
