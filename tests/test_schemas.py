@@ -145,7 +145,7 @@ def _agree(name, doc, check):
     return ours, theirs
 
 
-@pytest.mark.parametrize("name", SCHEMA_NAMES)
+@pytest.mark.parametrize("name", [n if n != "metadata" else pytest.param(n, marks=pytest.mark.slow) for n in SCHEMA_NAMES])
 def test_validator_agrees_with_jsonschema_at_every_path(name, request):
     doc = _doc(name, request)
     schema = load_schema(name)

@@ -407,6 +407,7 @@ def test_older_run_without_close_random_returns_or_sharpe(full_run, tmp_path):
     assert "volatility-only LR" not in section(page, "metrics")
 
 
+@pytest.mark.slow
 def test_zero_trades_and_no_random_returns(tiny_run, tmp_path):
     run = copy_run(tiny_run.run_dir, tmp_path / "flat")
     add_close(run)

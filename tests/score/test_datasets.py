@@ -158,6 +158,7 @@ def test_one_series_without_symbol_split_by_year_equals_the_file(bundle, tmp_pat
     as_glob=st.booleans(),
     chunk_rows=st.integers(1000, 3000),
 )
+@pytest.mark.slow
 def test_any_split_of_the_rows_gives_the_single_file_output(bundle, tmp_path, n_files, seed, shuffle, as_glob,
                                                             chunk_rows):
     """Rows dealt at random into 1-6 files (in order or shuffled) give the one file's output, whatever the chunking."""

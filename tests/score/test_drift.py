@@ -215,6 +215,7 @@ def sp500_files(tmp_path_factory, tiny_run):
     }
 
 
+@pytest.mark.slow
 def test_psi_is_zero_on_the_training_data_and_fires_on_doubled_volatility(tiny_export, sp500_files, tmp_path):
     model = str(tiny_export.bundle)
     # the training segment itself: the very rows the reference was cut from

@@ -99,6 +99,7 @@ def goog_parquet(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_s3_round_trip_equals_local_run(s3_env, goog_parquet, tmp_path):
     s3 = client(s3_env)
     s3.upload_file(str(goog_parquet), BUCKET, "in/goog.parquet")
@@ -133,6 +134,7 @@ def test_s3_round_trip_equals_local_run(s3_env, goog_parquet, tmp_path):
     assert (tmp_path / "back.parquet").read_bytes() == local.read_bytes()
 
 
+@pytest.mark.slow
 def test_credentials_from_the_shared_credentials_file(s3_env, goog_parquet, tmp_path):
     client(s3_env).upload_file(str(goog_parquet), BUCKET, "files/goog.parquet")
     creds = tmp_path / "credentials"
@@ -149,6 +151,7 @@ def test_credentials_from_the_shared_credentials_file(s3_env, goog_parquet, tmp_
     assert "no AWS credentials" in line and "file-secret-plugh" not in line
 
 
+@pytest.mark.slow
 def test_missing_object_and_bucket_refused_in_one_line(s3_env, tmp_path):
     line = _one_clean_line(_score("run", f"s3://{BUCKET}/nothing.parquet", "-o", str(tmp_path / "o.parquet"),
                                   env=s3_env))

@@ -99,7 +99,8 @@ def _warmup_rows(since: datetime, warmup: int) -> int:
     return after + int(before.get_column("len").clip(upper_bound=warmup).sum())
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", [l if l == "one parquet file" else pytest.param(l, marks=pytest.mark.slow)
+                                    for l in LAYOUTS])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(since=dates)
 def test_since_output_is_exactly_the_tail_of_the_full_output(bundle, full, tmp_path, layout, since):
