@@ -82,7 +82,7 @@ def inspect(
 
 @app.command()
 def run(
-    input: Annotated[str, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind, or an s3://bucket/key.parquet object (AWS credentials from the environment or ~/.aws). With --engine spark: a parquet file or folder.")],
+    input: Annotated[str, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind, or an s3://bucket/key.parquet object (AWS credentials from the environment or ~/.aws). With --engine spark: a parquet file or folder, or an s3:// object.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output parquet, a local path or an s3://bucket/key.parquet object (default: <input stem>.signals.parquet beside the input).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Concurrent onnxruntime runs, one thread each (0: one per core).", min=0)] = 0,
@@ -96,7 +96,7 @@ def run(
     expect_sha256: Annotated[str | None, typer.Option("--expect-sha256", help="Refuse the bundle unless its file's sha256 is this (64 hex digits).")] = None,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 3 (output still written) when a drift feature's PSI is over 0.25.")] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="text (default) or json: one JSON object per event on stderr.")] = "text",
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Output only windows ending at or after DATE (YYYY-MM-DD[THH:MM[:SS]], UTC); reads per symbol only the warm-up rows before it (parquet).")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Output only windows ending at or after DATE (YYYY-MM-DD[THH:MM[:SS]], UTC); reads per symbol only the warm-up rows before it (parquet, local engine).")] = None,
 ) -> None:
     """Score INPUT with a bundle: one row of signals per input row that has a full window.
 
@@ -111,8 +111,6 @@ def run(
     log = logs.EventLog(logs.check_format(log_format))
     logs.configure(log)
     since_at = parse_since(since) if since is not None else None
-    if since_at is not None and engine == "spark":
-        raise ConfigError("--since needs --engine local")
     input, out_path = _locations(input, output, engine)
     if engine not in ("local", "spark"):
         raise ConfigError(f"--engine {printable(repr(engine), 60)} is not known; use local or spark")
@@ -128,7 +126,8 @@ def run(
         from signalpack.score.spark_engine import score_spark
 
         result_spark = score_spark(str(input), resolve_model(model), str(out_path), master=master,
-                                   overwrite=overwrite, threads=threads or 1, batch_size=batch_size, **pins)
+                                   overwrite=overwrite, threads=threads or 1, batch_size=batch_size, since=since_at,
+                                   **pins)
         if summary is not None:
             text = json.dumps(result_spark.to_dict(), indent=2, sort_keys=True) + "\n"
             atomic_write_bytes(summary, text.encode(), overwrite=overwrite)
@@ -185,11 +184,21 @@ def _locations(input: str, output: str | None, engine: str) -> tuple[Any, Any]:
         else:
             dest = objstore.default_output(src) if isinstance(src, str) else default_output_path(src)
         return src, dest
-    for text in (input, output):
+    # the spark engine: s3:// objects as for the local engine; other URIs (hdfs://, s3a://) go to Spark as given
+    locations: list[Any] = []
+    for text, what in ((input, "INPUT"), (output, "--output")):
         if text is not None and objstore.is_uri(text) and text[:5].lower() == "s3://":
-            raise ConfigError(f"{printable(repr(text), 120)}: s3:// URIs need --engine local")
-    src = Path(input)
-    return src, Path(output) if output is not None else default_output_path(src)
+            objstore.check_uri(text, what)
+        locations.append(text if text is None or objstore.is_uri(text) else Path(text))
+    src, dest = locations
+    if dest is None:
+        if isinstance(src, str):
+            if src[:5].lower() != "s3://":
+                raise ConfigError(f"{printable(repr(input), 120)}: give --output for a URI input")
+            dest = objstore.default_output(src)
+        else:
+            dest = default_output_path(src)
+    return src, dest
 
 
 def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path, overwrite: bool, folder: bool) -> None:
@@ -202,7 +211,7 @@ def _check_outputs(input: Path, output: Path, summary: Path | None, model: Path,
     from signalpack.atomic import check_destination, same_file
     from signalpack.errors import OutputError
 
-    if isinstance(output, str):  # an s3:// object (local engine): no clobbering, a bucket that exists
+    if isinstance(output, str) and output[:5].lower() == "s3://":  # no clobbering, a bucket that exists
         from signalpack.score.objstore import check_destination as check_object
 
         if output == input:

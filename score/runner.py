@@ -155,15 +155,17 @@ def infer(
     )
 
 
-def score_frame(frame: pl.DataFrame, bundle: Bundle, batch_size: int = 512) -> pl.DataFrame:
+def score_frame(
+    frame: pl.DataFrame, bundle: Bundle, batch_size: int = 512, since: datetime | None = None
+) -> pl.DataFrame:
     """Scores for every row of ``frame`` that has a full window (``bundle.window_rows`` rows of its symbol).
 
     The pure scoring core. frame : checked, (symbol, timestamp)-sorted OHLCV rows
     (``score.io``), whole symbol histories or chunks of them with their
     preceding rows. Returns columns ``OUTPUT_COLUMNS`` (symbol always present),
-    in frame order.
+    in frame order. since : only windows ending at or after it (``score run --since``).
     """
-    return infer(prepare_frame(frame, bundle.window_rows), bundle, batch_size)
+    return infer(prepare_frame(frame, bundle.window_rows, since=since), bundle, batch_size)
 
 
 @dataclass

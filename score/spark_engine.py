@@ -8,10 +8,22 @@ scoring core) — inside the executors. The bundle reaches executors with
 session per bundle and reuses it for every group it scores (Spark reuses Python
 workers by default).
 
+``s3://`` objects (``score.objstore``: one parquet object in, one out) need no Hadoop
+S3 connector. The executors read row ranges of the input object with polars' own
+object store, using the driver's AWS settings (sent with the task, as Spark sends
+``fs.s3a`` keys in its Hadoop configuration). For an ``s3://`` destination each task
+encodes its scores as one parquet part; the driver fetches the parts one partition
+at a time into a private temporary folder and uploads them as one object, as the
+local engine does (a multipart upload completed last: complete or absent).
+
 Output: a parquet dataset (a folder of part files, not partitioned; one row per
-scored bar, the local engine's columns). For a local destination it is written
-to a temporary folder beside it and renamed into place; a URI destination
-(``hdfs://``, ``s3a://`` …) is written by Spark's own committer.
+scored bar, the local engine's columns), or one object for an ``s3://`` destination.
+For a local destination it is written to a temporary folder beside it and renamed
+into place; another URI destination (``hdfs://``, ``s3a://`` …) is written by
+Spark's own committer.
+
+``since`` keeps only windows ending at or after it, as the local engine's ``--since``;
+each executor scores its symbol's rows from W - 1 rows before it (no read push-down).
 
 PySpark itself serializes the per-group function to ship it to executors (its
 standard mechanism); the bundle is shipped as a plain file and never pickled.
@@ -24,11 +36,12 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from signalpack.atomic import atomic_dir, check_destination
-from signalpack.errors import DataError, InputError, SignalpackError, first_line
+from signalpack.errors import DataError, InputError, SignalpackError, first_line, printable
 from signalpack.score.contract import OUTPUT_COLUMNS, PROB_COLUMNS
 
 __all__ = ["SPARK_OUTPUT_SCHEMA", "SparkSummary", "score_spark"]
@@ -54,12 +67,13 @@ class SparkSummary:
     symbols: int = 0
     short_symbols: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    since: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "engine": "spark", "master": self.master, "input": self.input, "output": self.output,
             "bundle_id": self.bundle_id, "rows_read": self.rows_read, "rows_scored": self.rows_scored,
-            "symbols": self.symbols, "short_symbols": self.short_symbols, "seconds": round(self.seconds, 3),
+            "symbols": self.symbols, "short_symbols": self.short_symbols, "since": self.since, "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_read / self.seconds, 1) if self.seconds else 0.0,
         }
 
@@ -87,7 +101,7 @@ def _worker_bundle(file_name: str, sha256: str, threads: int) -> Any:
 
 
 def score_arrow_group(table: Any, file_name: str, sha256: str, input_name: str, threads: int,
-                      batch_size: int, has_symbol: bool = True) -> Any:
+                      batch_size: int, has_symbol: bool = True, since: datetime | None = None) -> Any:
     """One symbol's rows (Arrow) → its scores (Arrow, ``SPARK_OUTPUT_SCHEMA``), with the local code."""
     import polars as pl
     import pyarrow as pa
@@ -104,8 +118,11 @@ def score_arrow_group(table: Any, file_name: str, sha256: str, input_name: str, 
         if frame.height < bundle.window_rows:
             scores = None
         else:
-            data = clean_ohlcv(frame, Path(input_name))
-            scores = score_frame(data.frame, bundle, batch_size).with_columns(pl.col("signal").cast(pl.String))
+            data = clean_ohlcv(frame, Path(input_name)).frame
+            if since is not None:  # the W - 1 warm-up rows before `since`, and the rows from it
+                first = int(data.get_column("timestamp").search_sorted(since, "left"))
+                data = data.slice(max(0, first - bundle.window_rows + 1))
+            scores = score_frame(data, bundle, batch_size, since).with_columns(pl.col("signal").cast(pl.String))
     except SignalpackError as exc:
         raise RuntimeError(f"{_MARK}{exc}{_MARK}") from None
     schema = _arrow_schema()
@@ -119,6 +136,41 @@ def _arrow_schema() -> Any:
 
     arrow = {"string": pa.string(), "timestamp_ntz": pa.timestamp("us"), "float": pa.float32(), "boolean": pa.bool_()}
     return pa.schema([(c, arrow[_SPARK_TYPES[c]]) for c in OUTPUT_COLUMNS])
+
+
+def read_object_slices(batches: Any, uri: str, opts: dict[str, str], mapping: dict[str, str], schema: Any) -> Any:
+    """Executor side of an ``s3://`` input: each (offset, length) row → those rows of the object, mapped."""
+    import polars as pl
+
+    for spec in batches:
+        for offset, length in zip(spec.column("offset").to_pylist(), spec.column("length").to_pylist(), strict=True):
+            lf = pl.scan_parquet(uri, storage_options=opts, credential_provider=None, glob=False)
+            part = lf.select([pl.col(src).alias(dst) for dst, src in mapping.items()]).slice(offset, length).collect()
+            yield from part.to_arrow().cast(schema).to_batches()
+
+
+def encode_part(batches: Any) -> Any:
+    """Executor side of an ``s3://`` output: this task's scores → one parquet part, as bytes, with
+    its rows per symbol (JSON); the driver fetches the parts one partition at a time."""
+    import io
+    import json
+
+    import polars as pl
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    tables = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
+    if not tables:
+        return
+    frame = pl.from_arrow(pa.concat_tables(tables))
+    assert isinstance(frame, pl.DataFrame)
+    buf = io.BytesIO()
+    frame.write_parquet(buf, statistics=False)
+    sym = frame.get_column("symbol") if "symbol" in frame.columns else pl.Series("symbol", [""] * frame.height)
+    counts = dict(sym.value_counts(sort=True).iter_rows())
+    yield pa.RecordBatch.from_pydict(
+        {"part": [TaskContext.get().partitionId()], "rows": [json.dumps(counts)], "data": [buf.getvalue()]},
+        schema=pa.schema([("part", pa.int64()), ("rows", pa.string()), ("data", pa.binary())]))
 
 
 def _session(master: str) -> Any:
@@ -143,53 +195,128 @@ def _session(master: str) -> Any:
 def score_spark(
     input_path: str, bundle_path: str | os.PathLike[str], output: str, *, master: str = "local[*]",
     overwrite: bool = False, threads: int = 1, batch_size: int = 512, spark: Any = None,
-    trusted_key: bytes | None = None, expect_sha256: str | None = None,
+    trusted_key: bytes | None = None, expect_sha256: str | None = None, since: datetime | None = None,
 ) -> SparkSummary:
-    """Score a parquet file or dataset on Spark; see the module docstring.
+    """Score a parquet file or dataset (or one ``s3://`` parquet object) on Spark; see the module docstring.
 
     threads : onnxruntime threads per executor task (1: let Spark's task slots use the cores).
     trusted_key, expect_sha256 : the bundle's pins (``load_bundle``), checked on the driver; the
         executors then require the driver's sha256.
+    since : output only windows ending at or after it (``score run --since``).
     """
+    from signalpack.score import objstore
     from signalpack.score.bundle import load_bundle
 
     started = time.monotonic()
     # a bad (or unpinned) bundle is refused on the driver, before any job starts
     bundle = load_bundle(bundle_path, trusted_key=trusted_key, expect_sha256=expect_sha256)
+    to_object = _is_s3(output)
     is_uri = "://" in output
-    if not is_uri:
+    if to_object:
+        objstore.check_destination(output, overwrite)
+    elif not is_uri:
         check_destination(Path(output), overwrite, folder=True)
-    if "://" not in input_path and not Path(input_path).exists():
+    if _is_s3(input_path):
+        objstore.check_uri(input_path)
+    elif "://" not in input_path and not Path(input_path).exists():
         raise InputError(f"{input_path}: no such file or folder")
-    # a URI destination is written by Spark's own committer; a local one through atomic_dir
-    target = contextlib.nullcontext(output) if is_uri else atomic_dir(Path(output), overwrite, create=False)
+    # a local destination through atomic_dir; an s3:// object through the driver (_write_object);
+    # another URI by Spark's own committer
+    if to_object:
+        target: Any = contextlib.nullcontext(output)
+    elif is_uri:
+        target = contextlib.nullcontext(output)
+    else:
+        target = atomic_dir(Path(output), overwrite, create=False)
     with target as dest:
         summary = _score(input_path, bundle, bundle_path, str(dest), output, master, overwrite and is_uri,
-                         threads, batch_size, spark)
+                         threads, batch_size, spark, since)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _score(
-    input_path: str, bundle: Any, bundle_path: str | Path, target: str, output: str, master: str,
-    replace_uri: bool, threads: int, batch_size: int, spark: Any,
-) -> SparkSummary:
-    """Run the job, writing the dataset to ``target``; a failure leaves whatever it wrote for the caller to remove."""
-    from signalpack.score.io import map_columns
+def _is_s3(location: str) -> bool:
+    return location[:5].lower() == "s3://"
 
-    spark = spark or _session(master)
+
+def _read(spark: Any, input_path: str, name: str) -> tuple[Any, bool]:
+    """The input as a Spark frame with the contract's column names (and ``symbol``), and whether it had symbols."""
     from pyspark.sql import functions as F
 
-    name = Path(input_path).name
+    from signalpack.score.io import map_columns
+
+    if _is_s3(input_path):
+        return _read_object(spark, input_path, name)
     try:
         raw = spark.read.parquet(input_path)
     except Exception as exc:  # Spark's AnalysisException and friends
         raise InputError(f"{name}: Spark cannot read it as parquet ({first_line(exc)})") from exc
     mapping = map_columns(raw.columns, name)
-    has_symbol = "symbol" in mapping
     frame = raw.select([F.col(f"`{src}`").alias(dst) for dst, src in mapping.items()])
-    if not has_symbol:
-        frame = frame.withColumn("symbol", F.lit(""))
+    has_symbol = "symbol" in mapping
+    return (frame if has_symbol else frame.withColumn("symbol", F.lit(""))), has_symbol
+
+
+OBJECT_SLICE_ROWS = 500_000
+"""Rows of an ``s3://`` input object that one Spark task reads."""
+
+
+def _read_object(spark: Any, uri: str, name: str) -> tuple[Any, bool]:
+    """An ``s3://`` parquet object read by the executors in row ranges (polars' object store)."""
+    import polars as pl
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from signalpack.score import objstore
+    from signalpack.score.io import map_columns
+
+    opts = objstore.storage_options(uri)
+    lf = objstore.scan(uri, opts)
+    mapping = map_columns(list(lf.collect_schema().names()), name)
+    mapped = lf.select([pl.col(src).alias(dst) for dst, src in mapping.items()])
+    try:
+        rows = int(lf.select(pl.len()).collect().item())
+        empty = mapped.head(0).collect().to_arrow()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{printable(uri, 200)}: cannot be read as a parquet object ({first_line(exc)})") from exc
+    schema = _plain_arrow_schema(empty.schema)
+    slices = [(o, min(OBJECT_SLICE_ROWS, rows - o)) for o in range(0, max(rows, 1), OBJECT_SLICE_ROWS)]
+    specs = spark.createDataFrame(slices, "offset long, length long").repartition(len(slices))
+
+    def read(batches: Any) -> Any:
+        from signalpack.score.spark_engine import read_object_slices
+
+        return read_object_slices(batches, uri, opts, mapping, schema)
+
+    frame = specs.mapInArrow(read, from_arrow_schema(schema))
+    has_symbol = "symbol" in mapping
+    return (frame if has_symbol else frame.withColumn("symbol", F.lit(""))), has_symbol
+
+
+def _plain_arrow_schema(schema: Any) -> Any:
+    """``schema`` with polars' view and large types as the plain Arrow types Spark converts."""
+    import pyarrow as pa
+
+    def plain(t: Any) -> Any:
+        if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return pa.string()
+        if pa.types.is_large_binary(t) or pa.types.is_binary_view(t):
+            return pa.binary()
+        if pa.types.is_timestamp(t) and t.unit == "ns":
+            return pa.timestamp("us", t.tz)
+        return t
+
+    return pa.schema([(f.name, plain(f.type)) for f in schema])
+
+
+def _score(
+    input_path: str, bundle: Any, bundle_path: str | Path, target: str, output: str, master: str,
+    replace_uri: bool, threads: int, batch_size: int, spark: Any, since: datetime | None = None,
+) -> SparkSummary:
+    """Run the job, writing the dataset to ``target``; a failure leaves whatever it wrote for the caller to remove."""
+    spark = spark or _session(master)
+    name = input_path if _is_s3(input_path) else Path(input_path).name
+    frame, has_symbol = _read(spark, input_path, name)
 
     spark.sparkContext.addFile(str(Path(bundle_path).resolve()))
     file_name, sha = Path(bundle_path).name, bundle.sha256
@@ -197,13 +324,21 @@ def _score(
     def score_group(table: Any) -> Any:
         from signalpack.score.spark_engine import score_arrow_group
 
-        return score_arrow_group(table, file_name, sha, name, threads, batch_size, has_symbol)
+        return score_arrow_group(table, file_name, sha, name, threads, batch_size, has_symbol, since)
 
     scored = frame.groupBy("symbol").applyInArrow(score_group, SPARK_OUTPUT_SCHEMA)
     if not has_symbol:
         scored = scored.drop("symbol")
     try:
-        scored.write.mode("overwrite" if replace_uri else "errorifexists").parquet(target)
+        if _is_s3(output):
+            done = _write_object(scored, output)
+        else:
+            scored.write.mode("overwrite" if replace_uri else "errorifexists").parquet(target)
+            written = spark.read.parquet(target)
+            if has_symbol:
+                done = {r["symbol"]: r["count"] for r in written.groupBy("symbol").count().collect()}
+            else:
+                done = {"": written.count()}
     except Exception as exc:
         text = str(exc)
         if _MARK in text:
@@ -211,15 +346,36 @@ def _score(
         raise
     summary = SparkSummary(input_path, output, bundle.model_id, master)
     counts = {r["symbol"]: r["count"] for r in frame.groupBy("symbol").count().collect()}
-    written = spark.read.parquet(target)
-    if has_symbol:
-        done = {r["symbol"]: r["count"] for r in written.groupBy("symbol").count().collect()}
-    else:
-        done = {"": written.count()}
     summary.rows_read = sum(counts.values())
     summary.rows_scored = sum(done.values())
     summary.symbols = sum(1 for s in counts if done.get(s))
-    summary.short_symbols = {s: n for s, n in sorted(counts.items()) if not done.get(s)}
+    summary.short_symbols = {s: n for s, n in sorted(counts.items()) if n < bundle.window_rows}
+    summary.since = since.isoformat() if since is not None else None
     if summary.rows_scored == 0:
+        if since is not None:
+            raise DataError(f"{name}: no window ends at or after --since {since}: nothing to score")
         raise DataError(f"{name}: no symbol has enough rows for one window")
     return summary
+
+
+def _write_object(scored: Any, output: str) -> dict[str, int]:
+    """The scores as one ``s3://`` object: each partition's part is fetched to the driver in turn
+    (``toLocalIterator``: one partition in memory at a time) into a private temporary folder, then
+    uploaded as one object, completed last; returns rows written per symbol."""
+    import json
+
+    from signalpack.score import objstore
+
+    encoded = scored.mapInArrow(encode_part, "part long, rows string, data binary")
+    done: dict[str, int] = {}
+    with objstore.temporary_target() as work:
+        files: list[Path] = []
+        for row in encoded.toLocalIterator(prefetchPartitions=True):
+            path = work.parent / f"part-{len(files):05d}.parquet"
+            path.write_bytes(row["data"])
+            files.append(path)
+            for sym, n in json.loads(row["rows"]).items():
+                done[sym] = done.get(sym, 0) + int(n)
+        if files:
+            objstore.write_parts(files, output)
+    return done

@@ -6,16 +6,12 @@ Real files throughout (the test data and the embedded S&P 500), the default bund
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
-from unittest import mock
 
 import polars as pl
 import pytest
@@ -28,6 +24,7 @@ from signalpack.score.datasets import DatasetReader, resolve_input
 from signalpack.score.io import load_ohlcv
 from signalpack.score.runner import default_output_path, score_file
 from tests.conftest import EURUSD, GOOG, SP500
+from tests.score.cli_inprocess import score_cli
 
 
 @pytest.fixture(scope="module")
@@ -367,14 +364,7 @@ def test_rows_read_stream_file_after_file_in_bounded_batches(tmp_path):
 # --------------------------------------------------------------------------- hostile paths, through the CLI
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    from signalpack.score.cli import app, run_app
-
-    err = io.StringIO()
-    with mock.patch.object(sys, "argv", ["score", *args]), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        run_app(app, "score")
-    return int(exit_info.value.code or 0), err.getvalue()
+_cli = score_cli
 
 
 def test_a_fifo_inside_a_dataset_is_refused_without_opening_it(tmp_path):

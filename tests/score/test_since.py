@@ -3,13 +3,9 @@ reading per symbol only the warm-up rows before DATE from parquet."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from unittest import mock
 
 import polars as pl
 import pytest
@@ -21,6 +17,7 @@ from signalpack.score.bundle import DEFAULT_BUNDLE, load_bundle
 from signalpack.score.io import load_ohlcv
 from signalpack.score.runner import parse_since, score_file
 from tests.conftest import EURUSD, GOOG, SP500
+from tests.score.cli_inprocess import score_cli
 
 
 @pytest.fixture(scope="module")
@@ -180,14 +177,7 @@ def test_bad_since_is_one_line(text, message):
     assert message in str(info.value) and str(info.value).isprintable()
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    from signalpack.score.cli import app, run_app
-
-    err = io.StringIO()
-    with mock.patch.object(sys, "argv", ["score", *args]), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        run_app(app, "score")
-    return int(exit_info.value.code or 0), err.getvalue()
+_cli = score_cli
 
 
 def test_cli_since(full, tmp_path):
@@ -197,6 +187,6 @@ def test_cli_since(full, tmp_path):
     assert pl.read_parquet(tmp_path / "o.parquet").equals(whole.filter(pl.col("timestamp") >= datetime(2012, 6, 1)))
     code, err = _cli("run", spec, "--since", "June", "-o", str(tmp_path / "p.parquet"))
     assert code == 2 and err.startswith("score: error: --since 'June': not a date") and err.count("\n") == 1
-    code, err = _cli("run", spec, "--since", "2012-06-01", "--engine", "spark", "-o", str(tmp_path / "q"))
-    assert (code, err) == (2, "score: error: --since needs --engine local\n")
+    code, err = _cli("run", spec, "--since", "2012-06-01", "--engine", "spark", "--fail-on-drift", "-o", str(tmp_path / "q"))
+    assert code == 2 and err.startswith("score: error: --fail-on-drift needs --engine local") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.parquet"]

@@ -1,7 +1,8 @@
 """The docs' Spark recipe, run for real: a standalone master and two workers on 127.0.0.1 (started
 with the `spark-class` launcher that ships inside pyspark), the packed environment built exactly as
 docs/scoring.md says (venv-pack), the docs' `spark-submit` command run against the cluster, and its
-output compared row for row with the local engine."""
+output compared row for row with the local engine; then the docs' ``s3://`` variant, against a moto
+S3 server on 127.0.0.1 (``test_s3``'s fixture)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from signalpack.score.bundle import DEFAULT_BUNDLE
 from signalpack.score.io import load_ohlcv
 from tests.conftest import EURUSD, GOOG, ROOT
 from tests.score.spark_cluster import leftover_processes, standalone_cluster
+from tests.score.test_s3 import BUCKET, client, s3_env  # noqa: F401  (s3_env: fixture)
 from tests.score.test_spark_engine import _java_runs
 
 DOC = ROOT / "docs" / "scoring.md"
 MARKER = "<!-- spark standalone recipe: run verbatim by tests/score/test_spark_cluster.py -->"
+S3_MARKER = "<!-- spark standalone s3 recipe: run by tests/score/test_spark_cluster.py -->"
+DOC_BUCKET = "s3://my-bucket/"
 DOC_MASTER = "spark://127.0.0.1:7077"
 DOC_SOURCE = "'signalpack[spark]'"
 
@@ -37,10 +41,10 @@ pytestmark = [
 ]
 
 
-def recipe() -> list[str]:
+def recipe(marker: str = MARKER) -> list[str]:
     """The fenced bash block after the marker in docs/scoring.md, as its commands (one per logical line)."""
     lines = DOC.read_text(encoding="utf-8").splitlines()
-    i = next(n for n, line in enumerate(lines) if line.strip() == MARKER) + 1
+    i = next(n for n, line in enumerate(lines) if line.strip() == marker) + 1
     assert lines[i].strip() == "```bash", "the marker must be followed directly by a ```bash block"
     end = next(n for n in range(i + 1, len(lines)) if lines[n].strip() == "```")
     commands, current = [], ""
@@ -71,9 +75,11 @@ def _sh(command: str, cwd: Path, env: dict[str, str], timeout: float) -> subproc
     return subprocess.CompletedProcess(command, p.returncode, out, "")
 
 
-def test_docs_recipe_on_standalone_cluster(tmp_path):
+def test_docs_recipe_on_standalone_cluster(tmp_path, s3_env):
     build, submit = recipe()[0], recipe()[1:]
     assert build.count(DOC_SOURCE) == 1 and DOC_MASTER in submit[-1], recipe()
+    (s3_submit,) = recipe(S3_MARKER)
+    assert DOC_MASTER in s3_submit and s3_submit.count(DOC_BUCKET) == 2, s3_submit
     job = tmp_path / "job"
     job.mkdir()
     # input: a folder of parquet; two real series and one symbol too short for a window
@@ -110,9 +116,18 @@ def test_docs_recipe_on_standalone_cluster(tmp_path):
                 r = _sh(command.replace(DOC_MASTER, cluster.url), job, env, timeout=600)
                 assert r.returncode == 0, f"{command}\n{r.stdout[-4000:]}\n{cluster.log_tail()}"
             times["spark-submit job"] = time.monotonic() - t0
+            # the s3:// variant: input object in, one output object back, through the moto server
+            t0 = time.monotonic()
+            client(s3_env).upload_file(str(job / "prices" / "part-0.parquet"), BUCKET, "prices/2026-11-27.parquet")
+            aws = {k: v for k, v in s3_env.items() if k.startswith("AWS_")}
+            r3 = _sh(s3_submit.replace(DOC_MASTER, cluster.url).replace(DOC_BUCKET, f"s3://{BUCKET}/"), job,
+                     {**env, **aws}, timeout=600)
+            assert r3.returncode == 0, f"{s3_submit}\n{r3.stdout[-4000:]}\n{cluster.log_tail()}"
+            client(s3_env).download_file(BUCKET, "signals/2026-11-27.parquet", str(tmp_path / "s3_out.parquet"))
+            times["spark-submit s3 job"] = time.monotonic() - t0
             state = cluster.state()
             apps = state["completedapps"] + state["activeapps"]
-            assert len(apps) == 1 and apps[0]["name"] == "signalpack-score", apps
+            assert len(apps) == 2 and {a["name"] for a in apps} == {"signalpack-score"}, apps
             # both workers ran an executor of the job (each unpacked env.tar.gz in its own folder)
             assert all(list((tmp_path / "work" / w).glob("app-*/*/env/bin/python")) for w in ("w0", "w1"))
         assert leftover_processes(cluster, tmp_path) == [], "JVMs or Python workers outlived the cluster"
@@ -128,6 +143,9 @@ def test_docs_recipe_on_standalone_cluster(tmp_path):
         assert got.columns == want.columns and got.schema == want.schema
         assert got.equals(want)
         assert set(got["symbol"]) == {"GOOG", "EURUSD"}  # TINY has too few rows for one window
+        from_s3 = pl.read_parquet(tmp_path / "s3_out.parquet").sort("symbol", "timestamp")
+        assert from_s3.schema == want.schema and from_s3.equals(want)
+        assert "testing-secret-xyzzy" not in r3.stdout
         print("\n" + ", ".join(f"{k}: {v:.0f} s" for k, v in times.items()))
     finally:
         # the env (1.2 GB), its archive and the executors' unpacked copies: not kept in pytest's tmp
