@@ -82,7 +82,7 @@ def inspect(
 
 @app.command()
 def run(
-    input: Annotated[str, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind, or an s3://bucket/key.parquet object (AWS credentials from the environment or ~/.aws). With --engine spark: a parquet file or folder, or an s3:// object.")],
+    input: Annotated[str, typer.Argument(help="OHLCV parquet or CSV (.csv.gz too); multi-symbol files welcome. Also a folder, a quoted glob ('prices/*.parquet') or a hive dataset (prices/symbol=X/date=D/part-0.parquet) of such files, all one kind, or an s3://bucket/key.parquet object (AWS credentials from the environment or ~/.aws). With --engine spark: the same, or an hdfs:// or s3a:// URI of parquet files.")],
     model: Annotated[Path | None, typer.Option("--model", help="Bundle (default: $SCORE_MODEL, else the bundle shipped with signalpack).")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output parquet, a local path or an s3://bucket/key.parquet object (default: <input stem>.signals.parquet beside the input).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Concurrent onnxruntime runs, one thread each (0: one per core).", min=0)] = 0,

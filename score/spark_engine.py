@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from signalpack.atomic import atomic_dir, check_destination
-from signalpack.errors import DataError, InputError, SignalpackError, first_line, printable
+from signalpack.errors import DataError, InputError, OutputError, SignalpackError, first_line, printable
 from signalpack.score.contract import OUTPUT_COLUMNS, PROB_COLUMNS
 
 __all__ = ["SPARK_OUTPUT_SCHEMA", "SparkSummary", "score_spark"]
@@ -218,8 +218,14 @@ def score_spark(
         check_destination(Path(output), overwrite, folder=True)
     if _is_s3(input_path):
         objstore.check_uri(input_path)
-    elif "://" not in input_path and not Path(input_path).exists():
-        raise InputError(f"{input_path}: no such file or folder")
+    elif "://" not in input_path:
+        from signalpack.score.datasets import resolve_input
+
+        dataset = resolve_input(input_path)  # a file, folder, glob or hive dataset (score.datasets)
+        if dataset.kind == "file" and not Path(input_path).exists():
+            raise InputError(f"{input_path}: no such file or folder")
+        if not is_uri and dataset.contains(output):
+            raise OutputError(f"{output}: is inside the input dataset {dataset.spec}; choose an --output outside it")
     # a local destination through atomic_dir; an s3:// object through the driver (_write_object);
     # another URI by Spark's own committer
     if to_object:
@@ -247,6 +253,14 @@ def _read(spark: Any, input_path: str, name: str) -> tuple[Any, bool]:
 
     if _is_s3(input_path):
         return _read_object(spark, input_path, name)
+    if "://" not in input_path:
+        from signalpack.score.datasets import resolve_input
+
+        dataset = resolve_input(input_path)
+        if not (dataset.kind == "file" and Path(input_path).suffix.lower() in (".parquet", ".pq")) \
+                and not (dataset.kind == "folder" and dataset.fmt == "parquet"
+                         and not any(f.partitions for f in dataset.files)):
+            return _read_files(spark, dataset)
     try:
         raw = spark.read.parquet(input_path)
     except Exception as exc:  # Spark's AnalysisException and friends
@@ -291,6 +305,68 @@ def _read_object(spark: Any, uri: str, name: str) -> tuple[Any, bool]:
     frame = specs.mapInArrow(read, from_arrow_schema(schema))
     has_symbol = "symbol" in mapping
     return (frame if has_symbol else frame.withColumn("symbol", F.lit(""))), has_symbol
+
+
+def _read_files(spark: Any, dataset: Any) -> tuple[Any, bool]:
+    """A glob, hive dataset or CSV files (``score.datasets``, the local engine's resolution and
+    checks), read by the executors, one task per file, with the local engine's reader
+    (``OhlcvReader``: the same parsing, column names, checks and ``symbol=`` partitions).
+    Like Spark's own reader of a local path, the files must be where the executors run."""
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from signalpack.score.io import OHLCV_COLUMNS
+
+    with_symbol = [f for f in dataset.files if f.symbol is not None or "symbol" in _file_columns(f)]
+    if with_symbol and len(with_symbol) != len(dataset.files):
+        without = next(f for f in dataset.files if f not in with_symbol)
+        raise DataError(
+            f"{without.name}: has no symbol column, but {with_symbol[0].name} has one; give every file of the "
+            "dataset a symbol column (or a symbol= partition), or none"
+        )
+    files = [(str(f.path), f.name, f.symbol) for f in dataset.files]
+    schema = pa.schema([("symbol", pa.string()), ("timestamp", pa.timestamp("us")),
+                        *((c, pa.float64()) for c in OHLCV_COLUMNS)])
+    specs = spark.createDataFrame([(i,) for i in range(len(files))], "file long").repartition(len(files))
+
+    def read(batches: Any) -> Any:
+        from signalpack.score.spark_engine import read_dataset_files
+
+        return read_dataset_files(batches, files, schema)
+
+    return specs.mapInArrow(read, from_arrow_schema(schema)), bool(with_symbol)
+
+
+def _file_columns(f: Any) -> list[str]:
+    """The canonical columns (``map_columns``) of one dataset file, from its schema or CSV header."""
+    import polars as pl
+
+    from signalpack.score.io import OhlcvReader, map_columns
+
+    reader = OhlcvReader(f.path, name=f.name, symbol=f.symbol)  # checks it exists, is regular, and a CSV's head
+    try:
+        names = (pl.read_parquet_schema(f.path) if reader.is_parquet
+                 else pl.scan_csv(f.path, infer_schema=False, n_rows=1).collect_schema()).keys()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{f.name}: cannot read its columns ({first_line(exc)})") from exc
+    return list(map_columns(list(names), f.name))
+
+
+def read_dataset_files(batches: Any, files: list[tuple[str, str, str | None]], schema: Any) -> Any:
+    """Executor side of ``_read_files``: each file index → the file's checked rows, in batches."""
+    import polars as pl
+
+    from signalpack.score.io import OhlcvReader
+
+    try:
+        for spec in batches:
+            for index in spec.column("file").to_pylist():
+                path, name, symbol = files[index]
+                for frame in OhlcvReader(path, 250_000, name=name, symbol=symbol, ordered=False):
+                    frame = frame.select(schema.names).with_columns(pl.col("symbol").fill_null(""))
+                    yield from frame.to_arrow().cast(schema).to_batches()
+    except SignalpackError as exc:
+        raise RuntimeError(f"{_MARK}{exc}{_MARK}") from None
 
 
 def _plain_arrow_schema(schema: Any) -> Any:
