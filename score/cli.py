@@ -176,7 +176,7 @@ def _locations(input: str, output: str | None, engine: str) -> tuple[Any, Any]:
     if engine != "spark":
         src: Any = input if objstore.is_uri(input) else Path(input)
         if isinstance(src, str):
-            objstore.check_uri(src)
+            objstore.check_uri(src, dataset=True)
         if output is not None:
             dest: Any = output if objstore.is_uri(output) else Path(output)
             if isinstance(dest, str):
@@ -188,7 +188,7 @@ def _locations(input: str, output: str | None, engine: str) -> tuple[Any, Any]:
     locations: list[Any] = []
     for text, what in ((input, "INPUT"), (output, "--output")):
         if text is not None and objstore.is_uri(text) and text[:5].lower() == "s3://":
-            objstore.check_uri(text, what)
+            objstore.check_uri(text, what, dataset=what == "INPUT")
         locations.append(text if text is None or objstore.is_uri(text) else Path(text))
     src, dest = locations
     if dest is None:

@@ -4,7 +4,10 @@ INPUT is one of:
 
 - **a file** (CSV, gzipped CSV or parquet): read as it always was, nothing else changes;
 - **an ``s3://bucket/key.parquet`` object**: one parquet object, read through polars' object
-  store (``score.objstore``: URI checks, AWS credentials); no prefix, glob or CSV on s3;
+  store (``score.objstore``: URI checks, AWS credentials); or **an s3:// prefix or glob**
+  (``s3://b/prices/``, ``s3://b/prices/*/*.parquet``): its parquet objects, listed and sorted
+  by key, taken as a folder or glob below (``key=value`` segments are partitions; keys with a
+  ``.`` or ``_`` segment are skipped); no CSV on s3;
 - **a folder**: every data file in it, sorted by path. Files must be all parquet
   (``.parquet``/``.pq``) or all CSV (``.csv``, ``.csv.gz``, ``.gz``); names starting with
   ``.`` or ``_`` are skipped (``_SUCCESS``, ``.crc`` files, ``_temporary`` folders);
@@ -113,6 +116,11 @@ class Dataset:
                 return True
             except (ValueError, OSError, RuntimeError):
                 return False
+        if objstore.is_uri(self.spec):
+            out_uri = os.fspath(out)
+            if self.kind == "folder":
+                return out_uri.startswith(self.spec)
+            return fnmatch.fnmatchcase(out_uri, self.spec)
         if self.kind == "glob":
             pattern = os.path.abspath(self.spec)
             return fnmatch.fnmatchcase(os.path.abspath(target), pattern)
@@ -142,9 +150,11 @@ def default_output(spec: str | os.PathLike[str]) -> Path | None:
 def resolve_input(spec: str | os.PathLike[str]) -> Dataset:
     """The files of INPUT, checked and sorted by path (see the module docstring)."""
     text = os.fspath(spec)
-    if objstore.is_uri(text):  # one s3:// parquet object; any other scheme, a prefix or a glob is refused
-        objstore.check_uri(text)
-        return Dataset(text, "file", (DatasetFile(Path(text), text, uri=text),), fmt="parquet")
+    if objstore.is_uri(text):  # s3:// only: one parquet object, or a prefix or glob of them
+        objstore.check_uri(text, dataset=True)
+        if not objstore.is_dataset_uri(text):
+            return Dataset(text, "file", (DatasetFile(Path(text), text, uri=text),), fmt="parquet")
+        return _finish(Dataset(text, "folder" if text.endswith("/") else "glob", _object_files(text)))
     p = Path(text)
     if is_glob(text):
         files = _glob_files(text)
@@ -228,6 +238,18 @@ def _glob_files(pattern: str) -> tuple[DatasetFile, ...]:
             raise InputError(f"{m}: not a parquet (.parquet, .pq) or CSV (.csv, .csv.gz, .gz) file")
         parts = tuple(p for p in map(_partition, path.parts[static:-1]) if p is not None)
         out.append(DatasetFile(path, m, parts))
+    return tuple(out)
+
+
+def _object_files(spec: str) -> tuple[DatasetFile, ...]:
+    """The objects of an s3:// prefix or glob; partitions are the key=value segments below its fixed start."""
+    static = spec[: min([spec.index(c) for c in "*?" if c in spec] or [len(spec)])]
+    static = static[: static.rfind("/") + 1]
+    out = []
+    for uri in objstore.list_objects(spec):
+        rel = uri[len(static):] if uri.startswith(static) else uri.rsplit("/", 1)[-1]
+        parts = tuple(p for p in map(_partition, rel.split("/")[:-1]) if p is not None)
+        out.append(DatasetFile(Path(rel), rel, parts, uri=uri))
     return tuple(out)
 
 

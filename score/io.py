@@ -274,6 +274,8 @@ class OhlcvReader:
     symbol : the symbol of a hive ``symbol=`` partition: the symbol of every row
         when the file has no symbol column; a symbol column must then hold it in every row.
     order : the order check to continue (shared by the readers of a dataset's files).
+    storage_options : for an ``s3://`` object, the settings to use instead of this process's AWS ones
+        (``objstore.storage_options``; a Spark executor gets the driver's).
     keep : a filter on the parquet file's own columns (``score run --since``): only the rows it
         keeps are read and checked; messages still give file rows; a file it empties yields nothing.
     """
@@ -281,7 +283,7 @@ class OhlcvReader:
     def __init__(
         self, path: str | os.PathLike[str], batch_rows: int = 250_000, *, ordered: bool = True,
         name: str | None = None, symbol: str | None = None, order: OrderCheck | None = None,
-        keep: pl.Expr | None = None,
+        keep: pl.Expr | None = None, storage_options: dict[str, str] | None = None,
     ) -> None:
         self.uri = os.fspath(path) if objstore.is_uri(os.fspath(path)) else None
         """An ``s3://`` parquet object (``score.objstore``), read through polars' object store."""
@@ -296,7 +298,7 @@ class OhlcvReader:
         self._remote: pl.LazyFrame | None = None
         if self.uri is not None:
             objstore.check_uri(self.uri)
-            self._remote = objstore.scan(self.uri)  # checked to exist and be parquet before any reading
+            self._remote = objstore.scan(self.uri, storage_options)  # checked to exist and be parquet before any reading
             self.is_parquet = True
         else:
             self.is_parquet = _check_readable(self.path)

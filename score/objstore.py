@@ -5,8 +5,10 @@ No extra dependency: polars reads and writes ``s3://`` itself. This module only
 - **validates a URI** from the command line before anything uses it (``check_uri``): the scheme
   must be ``s3``; the bucket an S3 bucket name; the key non-empty, of S3's safe characters
   (letters, digits, ``! - _ . ' ( ) / = , + @``), no empty, ``.`` or ``..`` segment, at most
-  1024 bytes, naming one parquet object (``.parquet``/``.pq``). Other schemes (``http://``,
-  ``gs://``, ``file://``), globs, prefixes and CSV objects are refused with one line;
+  1024 bytes, naming one parquet object (``.parquet``/``.pq``); an INPUT may also be a prefix
+  (``s3://b/prices/``) or a glob (``*``, ``**``, ``?``) of parquet objects, listed by
+  ``list_objects`` through polars. Other schemes (``http://``, ``gs://``, ``file://``), CSV
+  objects and brackets are refused with one line;
 - **builds the storage options** (``storage_options``) from the standard AWS environment
   variables and config files, and passes them explicitly: polars then never falls back to
   other credential sources (boto3 when installed, the EC2 instance metadata service), so
@@ -55,8 +57,12 @@ def is_uri(spec: object) -> bool:
     return m is not None and spec[m.end():].startswith("//")
 
 
-def check_uri(spec: str, what: str = "INPUT") -> tuple[str, str]:
-    """(bucket, key) of an ``s3://`` URI naming one parquet object, else one ConfigError line naming it."""
+def check_uri(spec: str, what: str = "INPUT", dataset: bool = False) -> tuple[str, str]:
+    """(bucket, key) of an ``s3://`` URI naming one parquet object, else one ConfigError line naming it.
+
+    dataset : also accept a prefix (``s3://b/prices/``, its parquet objects) or a glob of parquet
+        objects (``s3://b/prices/*/part-*.parquet``; ``*``, ``**`` and ``?``): an INPUT, never an output.
+    """
     shown = printable(repr(spec), 120)
     m = _SCHEME.match(spec)
     scheme = m.group(1).lower() if m else ""
@@ -71,26 +77,76 @@ def check_uri(spec: str, what: str = "INPUT") -> tuple[str, str]:
         raise ConfigError(f"{what} {shown}: not a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
     if not slash or not key:
         raise ConfigError(f"{what} {shown}: no object key; give s3://{bucket}/KEY.parquet")
-    if not _KEY_CHARS.match(key):
+    if not _KEY_CHARS.match(key.replace("*", "").replace("?", "") if dataset else key) or (dataset and key.count("*") > 64):
         raise ConfigError(
             f"{what} {shown}: the key holds a character outside letters, digits and ! - _ . ' ( ) / = , + @ "
-            "(globs, prefixes, spaces and control characters are not supported)"
+            + ("and the wildcards * ? (spaces, brackets and control characters are not supported)" if dataset
+               else "(globs, prefixes, spaces and control characters are not supported)")
         )
     segments = key.split("/")
     if key.endswith("/"):
-        raise ConfigError(f"{what} {shown}: names a prefix, not an object; give one .parquet object")
+        if not dataset:
+            raise ConfigError(f"{what} {shown}: names a prefix, not an object; give one .parquet object")
+        segments = segments[:-1]
     if any(s in ("", ".", "..") for s in segments):
         raise ConfigError(f"{what} {shown}: the key has an empty, '.' or '..' segment")
     if len(key.encode()) > MAX_KEY_BYTES:
         raise ConfigError(f"{what} {shown}: the key is longer than S3's {MAX_KEY_BYTES} bytes")
-    if not key.lower().endswith(PARQUET_SUFFIXES):
+    if not key.endswith("/") and not key.lower().endswith(PARQUET_SUFFIXES):
         raise ConfigError(f"{what} {shown}: only parquet objects (.parquet, .pq) are supported on s3://")
     return bucket, key
 
 
+def is_dataset_uri(spec: str) -> bool:
+    """Whether an ``s3://`` INPUT names a prefix or a glob (several objects), not one object."""
+    return spec.endswith("/") or "*" in spec or "?" in spec
+
+
+MAX_LISTED = 100_000
+"""The most objects one prefix or glob may name."""
+
+
+def list_objects(spec: str) -> list[str]:
+    """The parquet objects a prefix (``s3://b/p/``: every ``.parquet``/``.pq`` object below it) or a
+    glob names, sorted by key; listed through polars' object store (each object's footer is read).
+    Keys with a ``.`` or ``_`` segment below the prefix (``_SUCCESS``, ``_temporary/``, ``.tmp``) are skipped."""
+    check_uri(spec, dataset=True)
+    opts = storage_options(spec)
+    patterns = [spec + "**/*.parquet", spec + "**/*.pq"] if spec.endswith("/") else [spec]
+    static = spec[: min([spec.index(c) for c in "*?" if c in spec] or [len(spec)])]
+    static = static[: static.rfind("/") + 1]
+    found: set[str] = set()
+    for pattern in patterns:
+        lf = pl.scan_parquet(pattern, storage_options=opts, credential_provider=None, hive_partitioning=False,
+                             include_file_paths="__signalpack_path", missing_columns="insert",
+                             extra_columns="ignore")
+        try:
+            paths = lf.select("__signalpack_path").unique().collect().get_column("__signalpack_path").to_list()
+        except FileNotFoundError as exc:
+            if "NoSuchBucket" in str(exc):
+                raise InputError(f"{printable(spec, 200)}: no such bucket") from exc
+            continue
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            text = str(exc)
+            if "expanded paths were empty" in text or "no such file" in text.lower():
+                continue
+            raise InputError(f"{printable(spec, 200)}: cannot list or read its parquet objects ({_reason(exc)})") from exc
+        found.update(paths)
+    keep = sorted(p for p in found if not any(seg.startswith((".", "_")) for seg in p[len(static):].split("/")))
+    if not keep:
+        raise InputError(f"{printable(spec, 200)}: names no parquet object")
+    if len(keep) > MAX_LISTED:
+        raise InputError(f"{printable(spec, 200)}: names {len(keep):,} objects, more than {MAX_LISTED:,}")
+    return keep
+
+
 def default_output(uri: str) -> str:
-    """``s3://b/prices.parquet`` → ``s3://b/prices.signals.parquet`` (beside the input, as for files)."""
-    stem = uri
+    """``s3://b/prices.parquet`` → ``s3://b/prices.signals.parquet`` (beside the input, as for files);
+    a prefix ``s3://b/prices/`` → ``s3://b/prices.signals.parquet``; a glob has none (one line)."""
+    if "*" in uri or "?" in uri:
+        raise ConfigError(f"{printable(uri, 200)}: a glob input needs --output (there is no one place beside it "
+                          "to write to)")
+    stem = uri.rstrip("/")
     for suffix in PARQUET_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]

@@ -435,7 +435,7 @@ def score_file(
     spec = os.fspath(input_path)
     remote_in = objstore.is_uri(spec)
     if remote_in:
-        objstore.check_uri(spec)
+        objstore.check_uri(spec, dataset=True)
     input_path = spec if remote_in else Path(spec)  # type: ignore[assignment]
     out: Path | str
     if output is not None:
@@ -450,7 +450,7 @@ def score_file(
     if (out == input_path) if (remote_in or remote_out) else same_file(out, input_path):
         raise OutputError(f"{out}: is the input file; choose another --output")
     dataset = resolve_input(input_path)  # a file, or a folder, glob or hive dataset (score.datasets)
-    if not remote_out and dataset.contains(out):
+    if remote_out == remote_in and dataset.contains(out):
         raise OutputError(f"{out}: is inside the input dataset {dataset.spec}; choose an --output outside it")
     reader = DatasetReader(dataset, batch_rows=min(chunk_rows, 250_000), since=since, warmup=min_rows - 1)
     pool = ThreadPoolExecutor(threads, thread_name_prefix="signalpack-infer") if threads > 1 else None

@@ -217,7 +217,13 @@ def score_spark(
     elif not is_uri:
         check_destination(Path(output), overwrite, folder=True)
     if _is_s3(input_path):
-        objstore.check_uri(input_path)
+        objstore.check_uri(input_path, dataset=True)
+        if to_object and objstore.is_dataset_uri(input_path):
+            from signalpack.score.datasets import Dataset
+
+            kind = "folder" if input_path.endswith("/") else "glob"
+            if Dataset(input_path, kind, ()).contains(output):
+                raise OutputError(f"{output}: is inside the input dataset {input_path}; choose an --output outside it")
     elif "://" not in input_path:
         from signalpack.score.datasets import resolve_input
 
@@ -252,6 +258,11 @@ def _read(spark: Any, input_path: str, name: str) -> tuple[Any, bool]:
     from signalpack.score.io import map_columns
 
     if _is_s3(input_path):
+        from signalpack.score import objstore
+        from signalpack.score.datasets import resolve_input
+
+        if objstore.is_dataset_uri(input_path):  # a prefix or glob: one task per object
+            return _read_files(spark, resolve_input(input_path), objstore.storage_options(input_path))
         return _read_object(spark, input_path, name)
     if "://" not in input_path:
         from signalpack.score.datasets import resolve_input
@@ -307,24 +318,25 @@ def _read_object(spark: Any, uri: str, name: str) -> tuple[Any, bool]:
     return (frame if has_symbol else frame.withColumn("symbol", F.lit(""))), has_symbol
 
 
-def _read_files(spark: Any, dataset: Any) -> tuple[Any, bool]:
+def _read_files(spark: Any, dataset: Any, opts: dict[str, str] | None = None) -> tuple[Any, bool]:
     """A glob, hive dataset or CSV files (``score.datasets``, the local engine's resolution and
     checks), read by the executors, one task per file, with the local engine's reader
     (``OhlcvReader``: the same parsing, column names, checks and ``symbol=`` partitions).
-    Like Spark's own reader of a local path, the files must be where the executors run."""
+    Like Spark's own reader of a local path, the files must be where the executors run; ``s3://``
+    objects (``opts``: the driver's AWS settings) are read by the executors from the store."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from signalpack.score.io import OHLCV_COLUMNS
 
-    with_symbol = [f for f in dataset.files if f.symbol is not None or "symbol" in _file_columns(f)]
+    with_symbol = [f for f in dataset.files if f.symbol is not None or "symbol" in _file_columns(f, opts)]
     if with_symbol and len(with_symbol) != len(dataset.files):
         without = next(f for f in dataset.files if f not in with_symbol)
         raise DataError(
             f"{without.name}: has no symbol column, but {with_symbol[0].name} has one; give every file of the "
             "dataset a symbol column (or a symbol= partition), or none"
         )
-    files = [(str(f.path), f.name, f.symbol) for f in dataset.files]
+    files = [(f.uri or str(f.path), f.name, f.symbol) for f in dataset.files]
     schema = pa.schema([("symbol", pa.string()), ("timestamp", pa.timestamp("us")),
                         *((c, pa.float64()) for c in OHLCV_COLUMNS)])
     specs = spark.createDataFrame([(i,) for i in range(len(files))], "file long").repartition(len(files))
@@ -332,27 +344,30 @@ def _read_files(spark: Any, dataset: Any) -> tuple[Any, bool]:
     def read(batches: Any) -> Any:
         from signalpack.score.spark_engine import read_dataset_files
 
-        return read_dataset_files(batches, files, schema)
+        return read_dataset_files(batches, files, schema, opts)
 
     return specs.mapInArrow(read, from_arrow_schema(schema)), bool(with_symbol)
 
 
-def _file_columns(f: Any) -> list[str]:
+def _file_columns(f: Any, opts: dict[str, str] | None) -> list[str]:
     """The canonical columns (``map_columns``) of one dataset file, from its schema or CSV header."""
     import polars as pl
 
     from signalpack.score.io import OhlcvReader, map_columns
 
-    reader = OhlcvReader(f.path, name=f.name, symbol=f.symbol)  # checks it exists, is regular, and a CSV's head
+    # checks it exists, is regular, and a CSV's head (an object: that it is parquet)
+    reader = OhlcvReader(f.uri or f.path, name=f.name, symbol=f.symbol, storage_options=opts)
     try:
-        names = (pl.read_parquet_schema(f.path) if reader.is_parquet
+        names = (reader._scan().collect_schema() if reader.uri is not None
+                 else pl.read_parquet_schema(f.path) if reader.is_parquet
                  else pl.scan_csv(f.path, infer_schema=False, n_rows=1).collect_schema()).keys()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{f.name}: cannot read its columns ({first_line(exc)})") from exc
     return list(map_columns(list(names), f.name))
 
 
-def read_dataset_files(batches: Any, files: list[tuple[str, str, str | None]], schema: Any) -> Any:
+def read_dataset_files(batches: Any, files: list[tuple[str, str, str | None]], schema: Any,
+                       opts: dict[str, str] | None = None) -> Any:
     """Executor side of ``_read_files``: each file index → the file's checked rows, in batches."""
     import polars as pl
 
@@ -362,7 +377,8 @@ def read_dataset_files(batches: Any, files: list[tuple[str, str, str | None]], s
         for spec in batches:
             for index in spec.column("file").to_pylist():
                 path, name, symbol = files[index]
-                for frame in OhlcvReader(path, 250_000, name=name, symbol=symbol, ordered=False):
+                for frame in OhlcvReader(path, 250_000, name=name, symbol=symbol, ordered=False,
+                                         storage_options=opts):
                     frame = frame.select(schema.names).with_columns(pl.col("symbol").fill_null(""))
                     yield from frame.to_arrow().cast(schema).to_batches()
     except SignalpackError as exc:

@@ -219,6 +219,84 @@ def test_killed_s3_write_leaves_no_object(s3_env, tmp_path):
     assert key in keys(s3_env)
 
 
+S3_LAYOUTS = ["hive symbol=/date=", "hive date=, files unsorted", "glob by year", "glob over hive symbol="]
+
+
+@pytest.fixture(scope="module")
+def single_file_output(tmp_path_factory) -> bytes:
+    """The local output of the one file holding every bar of ``test_datasets.BARS``."""
+    from signalpack.score.bundle import DEFAULT_BUNDLE, load_bundle
+    from signalpack.score.runner import score_file
+    from tests.score.test_datasets import BARS, _as_file
+
+    folder = tmp_path_factory.mktemp("single")
+    _as_file(BARS, folder / "all.parquet")
+    score_file(folder / "all.parquet", load_bundle(DEFAULT_BUNDLE), folder / "out.parquet")
+    return (folder / "out.parquet").read_bytes()
+
+
+def _upload_tree(env, root: Path, prefix: str) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            client(env).upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(root).as_posix()}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", S3_LAYOUTS)
+def test_s3_prefix_and_glob_datasets_give_the_single_file_bytes(s3_env, single_file_output, tmp_path, layout):
+    from tests.score.cli_inprocess import score_cli
+    from tests.score.test_datasets import LAYOUTS
+
+    write, spec, _ = LAYOUTS[layout]
+    n = S3_LAYOUTS.index(layout)
+    write(tmp_path / "prices", ".parquet")
+    _upload_tree(s3_env, tmp_path / "prices", f"ds{n}")
+    client(s3_env).put_object(Bucket=BUCKET, Key=f"ds{n}/_SUCCESS", Body=b"")  # skipped, as in a folder
+    source = spec.format(root=f"s3://{BUCKET}/ds{n}", suffix=".parquet")
+    source = source + "/" if source.endswith(f"ds{n}") else source
+    out = f"s3://{BUCKET}/out/ds{n}.signals.parquet"
+    code, err = score_cli("run", source, "--output", out, env=s3_env)
+    assert code == 0, err
+    client(s3_env).download_file(BUCKET, f"out/ds{n}.signals.parquet", str(tmp_path / "got.parquet"))
+    assert (tmp_path / "got.parquet").read_bytes() == single_file_output
+    if n == 0:
+        # --since over an s3 dataset: the full output's tail
+        code, err = score_cli("run", source, "--since", "2011-01-01", "-o", str(tmp_path / "tail.parquet"), env=s3_env)
+        assert code == 0, err
+        full = pl.read_parquet(tmp_path / "got.parquet")
+        assert pl.read_parquet(tmp_path / "tail.parquet").equals(full.filter(pl.col("timestamp") >= pl.datetime(2011, 1, 1)))
+        # an output inside the input prefix is refused (a rerun would read it), before any work
+        code, err = score_cli("run", source, "--output", f"s3://{BUCKET}/ds{n}/o.parquet", env=s3_env)
+        assert code == 2 and "is inside the input dataset" in err and err.count("\n") == 1
+        code, err = score_cli("run", f"s3://{BUCKET}/nothing-here/", "-o", str(tmp_path / "x.parquet"), env=s3_env)
+        assert code == 2 and err.rstrip().endswith(f"s3://{BUCKET}/nothing-here/: names no parquet object"), err
+
+
+DATASET_URIS = [
+    ("s3://bucket/prices/", None),
+    ("s3://bucket/prices/*.parquet", None),
+    ("s3://bucket/prices/**/part-?.pq", None),
+    ("s3://bucket/prices/*.csv", "only parquet objects"),
+    ("s3://bucket/prices/[ab].parquet", "outside letters"),
+    ("s3://bucket/a b/*.parquet", "outside letters"),
+    ("s3://bucket/prices//", "empty, '.' or '..' segment"),
+    ("s3://bucket/../*.parquet", "empty, '.' or '..' segment"),
+]
+
+
+@pytest.mark.parametrize(("uri", "why"), DATASET_URIS)
+def test_dataset_uris_accepted_for_input_only(uri, why):
+    from signalpack.score.objstore import check_uri
+
+    if why is None:
+        check_uri(uri, dataset=True)
+        with pytest.raises(ConfigError):
+            check_uri(uri, "--output")
+    else:
+        with pytest.raises(ConfigError, match=why.replace(".", r"\.").replace("(", r"\(")):
+            check_uri(uri, dataset=True)
+
+
 BAD = [
     ("http://example.com/p.parquet", "only s3:// URIs are supported"),
     ("gs://bucket/p.parquet", "only s3:// URIs are supported"),

@@ -9,7 +9,7 @@ from datetime import datetime
 import polars as pl
 import pytest
 
-from signalpack.errors import DataError
+from signalpack.errors import DataError, OutputError
 from signalpack.score.bundle import load_bundle
 from signalpack.score.runner import score_file
 from signalpack.score.spark_engine import score_spark
@@ -88,3 +88,23 @@ def test_spark_since_equals_the_tail_on_a_local_dataset(spark, multi, tmp_path, 
     with pytest.raises(DataError, match="no window ends at or after --since"):
         score_spark(str(multi), tiny_export.bundle, str(tmp_path / "none"), spark=spark, since=datetime(2030, 1, 1))
     assert not (tmp_path / "none").exists()
+
+
+def test_spark_s3_hive_dataset_equals_the_single_file(spark, aws, tmp_path):
+    """An s3:// prefix holding a date= partitioned dataset (every symbol in every partition), read by
+    the executors one object per task: the single file's rows, to one output object."""
+    from signalpack.score.bundle import DEFAULT_BUNDLE
+    from tests.score.test_datasets import BARS, LAYOUTS, _as_file
+    from tests.score.test_s3 import _upload_tree
+
+    _as_file(BARS, tmp_path / "all.parquet")
+    score_file(tmp_path / "all.parquet", load_bundle(DEFAULT_BUNDLE), tmp_path / "want.parquet")
+    want = pl.read_parquet(tmp_path / "want.parquet").with_columns(pl.col("signal").cast(pl.String))
+    LAYOUTS["hive date=, files unsorted"][0](tmp_path / "prices", ".parquet")
+    _upload_tree(aws, tmp_path / "prices", "sparkds")
+    summary = score_spark(f"s3://{BUCKET}/sparkds/", DEFAULT_BUNDLE, f"s3://{BUCKET}/sparkout/ds.parquet", spark=spark)
+    got = _download(aws, "sparkout/ds.parquet", tmp_path / "got.parquet")
+    assert got.sort("symbol", "timestamp").equals(want.sort("symbol", "timestamp"))
+    assert summary.rows_read == BARS.height
+    with pytest.raises(OutputError, match="is inside the input dataset"):
+        score_spark(f"s3://{BUCKET}/sparkds/", DEFAULT_BUNDLE, f"s3://{BUCKET}/sparkds/o.parquet", spark=spark)
