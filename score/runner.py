@@ -186,6 +186,10 @@ class ScoreSummary:
     """The drift statistics against the bundle's training reference (``score/drift.py``)."""
     data_quality: dict[str, Any] | None = None
     """Short and stale symbols, each symbol's first and last bar (``drift.SymbolRanges``)."""
+    since: str | None = None
+    """``--since`` as applied (ISO 8601, UTC), or None."""
+    since_pushed_down: bool = False
+    """Whether ``--since`` was pushed into the parquet reads (only the warm-up rows before it read)."""
 
     @property
     def drift_warning(self) -> str | None:
@@ -205,6 +209,7 @@ class ScoreSummary:
             "sorted_in_memory": self.sorted_in_memory,
             "seconds": round(self.seconds, 3), "rows_per_second": round(self.rows_per_second, 1),
             "drift": self.drift, "data_quality": self.data_quality,
+            "since": self.since, "since_pushed_down": self.since_pushed_down,
         }
 
     def line(self) -> str:
@@ -472,6 +477,10 @@ def score_file(
                 with _sorted_out_of_core(dataset, out, tmp, chunk_rows, since, min_rows - 1) as (chunks, unsorted):
                     files = _stream(chunks, bundle, batch_size, parts, summary,
                                     lambda: unsorted.has_symbol, progress, pool, since)
+                    summary.since_pushed_down = unsorted.pushed_down
+            else:
+                summary.since_pushed_down = reader.pushed_down
+            summary.since = since.isoformat() if since is not None else None
             if not summary.rows_scored and since is not None:
                 raise DataError(f"{dataset.name}: no window ends at or after --since {since}: nothing to score")
             if not summary.rows_scored:

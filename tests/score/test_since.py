@@ -3,6 +3,7 @@ reading per symbol only the warm-up rows before DATE from parquet."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -182,8 +183,12 @@ _cli = score_cli
 
 def test_cli_since(full, tmp_path):
     spec, whole = full["hive date= parquet"]
-    code, err = _cli("run", spec, "--since", "2012-06-01", "-o", str(tmp_path / "o.parquet"))
+    code, err = _cli("run", spec, "--since", "2012-06-01", "-o", str(tmp_path / "o.parquet"),
+                     "--summary", str(tmp_path / "s.json"))
     assert code == 0, err
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["since"], summary["since_pushed_down"]) == ("2012-06-01T00:00:00", True)
+    (tmp_path / "s.json").unlink()
     assert pl.read_parquet(tmp_path / "o.parquet").equals(whole.filter(pl.col("timestamp") >= datetime(2012, 6, 1)))
     code, err = _cli("run", spec, "--since", "June", "-o", str(tmp_path / "p.parquet"))
     assert code == 2 and err.startswith("score: error: --since 'June': not a date") and err.count("\n") == 1
