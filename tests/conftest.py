@@ -95,3 +95,4 @@ def rewrite_manifest(src: Path, dst: Path, change) -> Path:
     onnx.helper.set_model_props(m, props)
     dst.write_bytes(m.SerializeToString())
     return dst
+

@@ -329,8 +329,12 @@ def test_csv_mutations_never_crash(driver, tmp_path_factory, case):
     _check_case(driver, work, *case, OUTCOMES.setdefault("fast", Counter()))
 
 
+FULL_FILE_CASES = int(os.environ.get("SIGNALPACK_CSV_FUZZ_CASES", "300"))
+"""Cases on the whole file: 300 in CI (about 80 s); SIGNALPACK_CSV_FUZZ_CASES=1000 for a longer run."""
+
+
 @pytest.mark.slow
-@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+@settings(max_examples=FULL_FILE_CASES, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
 @given(case=mutated(GOOG_BYTES))
 def test_csv_mutations_never_crash_full_file(driver, tmp_path_factory, case):
     work = WORK.get("slow") or WORK.setdefault("slow", tmp_path_factory.mktemp("fuzz"))

@@ -12,7 +12,7 @@ from signalpack.score.bundle import DEFAULT_BUNDLE, load_bundle
 from signalpack.score.runner import score_file
 from signalpack.score.spark_engine import score_spark
 from tests.score.test_datasets import BARS, LAYOUTS, _as_file, _hive_symbol
-from tests.score.test_spark_engine import pytestmark, spark  # noqa: F401  (fixture; slow, needs Java)
+from tests.score.test_spark_engine import pytestmark  # noqa: F401  (slow, needs Java)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,10 @@ def reference(tmp_path_factory) -> pl.DataFrame:
     return pl.read_parquet(folder / "out.parquet").with_columns(pl.col("signal").cast(pl.String))
 
 
-CASES = [(layout, ".parquet") for layout in LAYOUTS] + [("folder by year", ".csv"), ("hive symbol=/date=", ".csv")]
+# Spark's own reader (a folder), the executors' reader on a glob and on hive datasets (by symbol, and by
+# date with every symbol in every file), parquet and CSV; test_datasets runs every layout on the local engine
+CASES = [("folder by symbol", ".parquet"), ("glob by year", ".parquet"), ("hive date=, files unsorted", ".parquet"),
+         ("folder by year", ".csv"), ("hive symbol=/date=", ".csv")]
 
 
 @pytest.mark.parametrize(("layout", "suffix"), CASES)

@@ -38,15 +38,6 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from signalpack.score.spark_engine import _session
-
-    session = _session("local[2]")
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def multi(tmp_path_factory):
     """Three real series and one symbol too short for a window, in one parquet file."""
     parts = [load_ohlcv(p).frame.with_columns(pl.lit(s).alias("symbol"))

@@ -15,7 +15,7 @@ from signalpack.score.runner import score_file
 from signalpack.score.spark_engine import score_spark
 from tests.score.cli_inprocess import score_cli
 from tests.score.test_s3 import BUCKET, client, keys, s3_env  # noqa: F401  (s3_env: fixture)
-from tests.score.test_spark_engine import multi, pytestmark, spark  # noqa: F401  (fixtures; slow, needs Java)
+from tests.score.test_spark_engine import multi, pytestmark  # noqa: F401  (fixture; slow, needs Java)
 
 
 @pytest.fixture
