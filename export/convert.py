@@ -16,7 +16,7 @@ from signalpack.errors import ExportError
 from signalpack.score.contract import INPUT_NAME
 from signalpack.train.scaler import Scaler
 
-__all__ = ["convert_scaler", "convert_member", "check_member_ops"]
+__all__ = ["check_member_ops", "convert_member", "convert_scaler", "inference_twin"]
 
 _FORBIDDEN_OPS = ("Loop", "Scan", "If")
 
@@ -42,12 +42,47 @@ def convert_scaler(scaler: Scaler, opset: int) -> Any:
     return proto
 
 
+TRAINING_ONLY_LAYERS = ("GaussianNoise", "GaussianDropout")
+"""Layers that are the identity at inference: left out of the member's inference twin."""
+
+
+def inference_twin(model: Any) -> Any:
+    """The member as inference sees it: the same weights, without training-only parts.
+
+    Gaussian noise layers are dropped and the LSTM's input and recurrent dropout set to 0. Both act
+    in training only, so the twin computes what ``model(x, training=False)`` computes (up to float
+    rounding: the two LSTM kernels sum in another order; the parity gate checks the result). An LSTM
+    with recurrent dropout, though, traces to a while loop that tf2onnx emits as ``Loop``; the twin
+    traces to the fused ``LSTM`` op. A member without those parts is returned as it is.
+    """
+    import keras
+
+    config = model.get_config()
+    layers = config["layers"]
+    kept = [
+        layer for layer in layers if layer["class_name"] not in TRAINING_ONLY_LAYERS
+    ]
+    changed = len(kept) != len(layers)
+    for layer in kept:
+        if layer["class_name"] == "LSTM":
+            cfg = layer["config"]
+            if cfg.get("dropout") or cfg.get("recurrent_dropout"):
+                cfg["dropout"], cfg["recurrent_dropout"] = 0.0, 0.0
+                changed = True
+    if not changed:
+        return model
+    twin = keras.Sequential.from_config({**config, "layers": kept})
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def convert_member(model: Any, seq_len: int, n_features: int, opset: int, name: str) -> Any:
-    """tf2onnx conversion of one Keras member (inference mode), on CPU."""
+    """tf2onnx conversion of one Keras member (inference mode, ``inference_twin``), on CPU."""
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
     import tensorflow as tf
     import tf2onnx
 
+    model = inference_twin(model)
     with tf.device("/CPU:0"):
         fn = tf.function(lambda x: model(x, training=False))
         signature = (tf.TensorSpec([None, seq_len, n_features], tf.float32, name="x"),)

@@ -78,7 +78,18 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """LSTM(lstm_units) → BatchNorm → Dropout → Dense(32) → Dense(16) → Softmax(3) members."""
+    """LSTM(lstm_units) → BatchNorm → Dropout → Dense(32) → Dense(16) → Softmax(3) members.
+
+    The defaults are the original design. The regularisers below default to off; each acts in
+    training only and is gone at inference (``train.model``), so the export contract is unchanged:
+    batch_norm : keep the BatchNorm layer.
+    weight_decay : > 0 trains with AdamW (decoupled weight decay) instead of Adam.
+    input_noise : standard deviation of Gaussian noise added to the scaled features.
+    input_dropout, recurrent_dropout : the LSTM's dropout on its inputs and on its recurrent state.
+    label_smoothing : cross-entropy against labels smoothed by this amount.
+    warmup_epochs : the learning rate rises linearly over these first epochs.
+    class_weighting : "balanced" (scikit-learn's balanced weights) or "none".
+    """
 
     seq_len: int = 10
     lstm_units: int = 64
@@ -91,6 +102,14 @@ class ModelConfig:
     lr_factor: float = 0.5
     lr_patience: int = 5
     min_lr: float = 1e-5
+    batch_norm: bool = True
+    weight_decay: float = 0.0
+    input_noise: float = 0.0
+    input_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    label_smoothing: float = 0.0
+    warmup_epochs: int = 0
+    class_weighting: str = "balanced"
 
 
 @dataclass(frozen=True)
@@ -236,6 +255,14 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     need(0 < mod.lr_factor < 1, "model.lr_factor", mod.lr_factor, "must be in (0, 1)")
     need(1 <= mod.lr_patience <= 10000, "model.lr_patience", mod.lr_patience, "must be 1..10000")
     need(0 <= mod.min_lr < 1, "model.min_lr", mod.min_lr, "must be in [0, 1)")
+    need(0 <= mod.weight_decay < 1, "model.weight_decay", mod.weight_decay, "must be in [0, 1)")
+    need(0 <= mod.input_noise <= 10, "model.input_noise", mod.input_noise, "must be in [0, 10]")
+    need(0 <= mod.input_dropout < 1, "model.input_dropout", mod.input_dropout, "must be in [0, 1)")
+    need(0 <= mod.recurrent_dropout < 1, "model.recurrent_dropout", mod.recurrent_dropout, "must be in [0, 1)")
+    need(0 <= mod.label_smoothing < 1, "model.label_smoothing", mod.label_smoothing, "must be in [0, 1)")
+    need(0 <= mod.warmup_epochs <= 1000, "model.warmup_epochs", mod.warmup_epochs, "must be 0..1000")
+    need(mod.class_weighting in ("balanced", "none"), "model.class_weighting", mod.class_weighting,
+         "use 'balanced' or 'none'")
     need(sim.auto_threshold or 0.34 <= sim.confidence_threshold <= 1,  # type: ignore[operator]
          "simulation.confidence_threshold", sim.confidence_threshold, 'must be "auto" or a number in [0.34, 1]')
     grid = sim.threshold_grid

@@ -59,15 +59,38 @@ def train_members(
             ),
             _epoch_logger(i, len(cfg.learning_rates), lr, cfg.max_epochs),
         ]
+        if cfg.warmup_epochs > 0:
+            callbacks.insert(0, _warmup(lr, cfg.warmup_epochs))
         hist = model.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=cfg.max_epochs,
-            batch_size=cfg.batch_size, class_weight=class_weight, shuffle=True,
+            x_train, fit_labels(y_train, cfg), validation_data=(x_val, fit_labels(y_val, cfg)),
+            epochs=cfg.max_epochs, batch_size=cfg.batch_size,
+            class_weight=class_weight if cfg.class_weighting == "balanced" else None, shuffle=True,
             callbacks=callbacks, verbose=0,
         )
         rows = _history_rows(hist.history)
         best = int(np.argmin([r["val_loss"] for r in rows])) + 1 if rows else 0
         members.append(MemberResult(model, lr, member_seed, rows, best))
     return members
+
+
+def fit_labels(y: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """The labels as the loss wants them: integers, or one-hot float32 when label smoothing is on."""
+    if cfg.label_smoothing > 0:
+        return np.eye(3, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
+    return y
+
+
+def _warmup(lr: float, epochs: int) -> Any:
+    """Keras callback: the learning rate rises linearly to ``lr`` over the first ``epochs`` epochs
+    (lr/epochs, 2·lr/epochs, …); afterwards it is left to ReduceLROnPlateau."""
+    import keras
+
+    class Warmup(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if epoch < epochs:
+                self.model.optimizer.learning_rate.assign(lr * (epoch + 1) / epochs)
+
+    return Warmup()
 
 
 def _history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:

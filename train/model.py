@@ -23,24 +23,32 @@ def configure_determinism(seed: int) -> None:
 
 
 def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any:
-    """A compiled Keras model; inputs are scaled features of shape (seq_len, n_features)."""
+    """A compiled Keras model; inputs are scaled features of shape (seq_len, n_features).
+
+    Gaussian noise and the dropouts act in
+    training only: at inference the graph is the original design's (the export's fused LSTM op).
+    """
     import keras
 
-    layers = [
-        keras.Input(shape=(cfg.seq_len, n_features), name="features"),
-        keras.layers.LSTM(cfg.lstm_units, name="lstm"),
-        keras.layers.BatchNormalization(name="batch_norm"),
-        keras.layers.Dropout(cfg.dropout, name="dropout"),
-    ]
+    layers: list[Any] = [keras.Input(shape=(cfg.seq_len, n_features), name="features")]
+    if cfg.input_noise > 0:
+        layers.append(keras.layers.GaussianNoise(cfg.input_noise, name="input_noise"))
+    layers.append(keras.layers.LSTM(cfg.lstm_units, dropout=cfg.input_dropout,
+                                    recurrent_dropout=cfg.recurrent_dropout, name="lstm"))
+    if cfg.batch_norm:
+        layers.append(keras.layers.BatchNormalization(name="batch_norm"))
+    layers.append(keras.layers.Dropout(cfg.dropout, name="dropout"))
     layers += [
         keras.layers.Dense(u, activation="relu", name=f"dense_{i}")
         for i, u in enumerate(cfg.dense_units)
     ]
     layers.append(keras.layers.Dense(3, activation="softmax", name="probabilities"))
     model = keras.Sequential(layers, name="member")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    optimizer = (keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=cfg.weight_decay)
+                 if cfg.weight_decay > 0 else keras.optimizers.Adam(learning_rate=learning_rate))
+    # integer labels unless smoothing needs one-hot ones (``ensemble.fit_labels``): the default
+    # loss stays sparse cross-entropy, so the default run's weights stay what they were, bit for bit
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) if cfg.label_smoothing > 0
+            else "sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model

@@ -161,7 +161,7 @@ def _fit_evaluate(
 
     member_test = [member_predict(m.model, ds.windows(ds.test_ends)) for m in members]
     learning = LearningDiagnostics.from_histories([m.best_epoch for m in members], [m.history for m in members],
-                                                  y_tr, y_va, balanced=True)
+                                                  y_tr, y_va, balanced=cfg.model.class_weighting == "balanced")
     judged = assess(ds, cfg.simulation, cfg.labels.horizon, cfg.seed, ensemble_predict(val_probs, weights),
                     ensemble_predict(member_test, weights), member_test, learning)
     log.info("%sthreshold %.2f (%s); verdict: model skill %s, strategy skill %s", f"{name}: " if name else "",

@@ -1,0 +1,97 @@
+"""Issue 16, item 2: the training-only regularisers are configurable, recorded in the run's config,
+off by default (the original design, bit for bit), active in training and gone at inference, so a
+run that uses all of them still exports one fused LSTM op per member and passes both parity gates."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from signalpack.errors import ConfigError
+from signalpack.train.config import ModelConfig, config_from_dict
+from signalpack.train.ensemble import fit_labels, train_members
+from signalpack.train.model import build_member
+from tests.conftest import SP500
+
+ALL_ON = {"weight_decay": 1e-3, "input_noise": 0.1, "input_dropout": 0.1, "recurrent_dropout": 0.1,
+          "label_smoothing": 0.1, "warmup_epochs": 2, "class_weighting": "none"}
+
+
+def test_defaults_are_the_original_design():
+    m = ModelConfig()
+    assert (m.batch_norm, m.weight_decay, m.input_noise, m.input_dropout, m.recurrent_dropout,
+            m.label_smoothing, m.warmup_epochs, m.class_weighting) == (True, 0.0, 0.0, 0.0, 0.0, 0.0, 0, "balanced")
+    y = np.array([0, 2, 1])
+    assert fit_labels(y, m) is y  # integer labels and sparse cross-entropy, as before
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("weight_decay", -0.1, "must be in [0, 1)"),
+    ("input_noise", 11.0, "must be in [0, 10]"),
+    ("recurrent_dropout", 1.0, "must be in [0, 1)"),
+    ("label_smoothing", 1.0, "must be in [0, 1)"),
+    ("warmup_epochs", -1, "must be 0..1000"),
+    ("class_weighting", "inverse", "use 'balanced' or 'none'"),
+    ("batch_norm", 1, "must be bool"),
+])
+def test_bad_values_are_refused_naming_the_key(key, value, why):
+    with pytest.raises(ConfigError, match=rf"'model\.{key}'.*{why.replace('[', '.').replace('(', '.').replace(')', '.')}"):
+        config_from_dict({"model": {key: value}})
+
+
+def test_noise_and_dropouts_act_in_training_only():
+    cfg = ModelConfig(**{**ALL_ON, "batch_norm": False})
+    m = build_member(5, cfg, 1e-3)
+    assert [type(layer).__name__ for layer in m.layers][:2] == ["GaussianNoise", "LSTM"]
+    assert "BatchNormalization" not in [type(layer).__name__ for layer in m.layers]
+    assert type(m.optimizer).__name__ == "AdamW"
+    x = np.random.default_rng(0).normal(size=(64, 10, 5)).astype(np.float32)
+    a, b = np.asarray(m(x, training=False)), np.asarray(m(x, training=False))
+    assert np.array_equal(a, b)  # inference: deterministic
+    assert not np.allclose(np.asarray(m(x, training=True)), a)  # training: noise and dropout at work
+    assert fit_labels(np.array([2, 0]), cfg).tolist() == [[0, 0, 1], [1, 0, 0]]  # one-hot: smoothing needs them
+
+
+def test_warmup_raises_the_rate_linearly_then_leaves_it():
+    cfg = ModelConfig(learning_rates=(1e-3,), max_epochs=3, warmup_epochs=2, patience=10, lr_patience=10)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 10, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+    (member,) = train_members(x, y, x[:64], y[:64], {0: 1.0, 1: 1.0, 2: 1.0}, cfg, seed=3)
+    rates = [round(r["learning_rate"], 8) for r in member.history]
+    assert rates == [5e-4, 1e-3, 1e-3]
+
+
+@pytest.mark.slow
+def test_a_run_with_every_regulariser_exports_with_parity(tmp_path, tiny_config):
+    from signalpack.export.exporter import export_run
+    from signalpack.train.pipeline import train_run
+
+    cfg = tiny_config.with_overrides(**{f"model__{k}": v for k, v in ALL_ON.items()})
+    run = train_run(SP500, cfg, tmp_path / "run")
+    recorded = json.loads((run.run_dir / "config.json").read_text())["model"]
+    assert {k: recorded[k] for k in ALL_ON} == ALL_ON
+    assert config_from_dict(json.loads((run.run_dir / "config.json").read_text())).model == cfg.model
+    result = export_run(run.run_dir, tmp_path / "b.onnx")
+    assert result.report.passed and result.report.max_abs_diff <= 1e-5
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "b.onnx")).graph.node]
+    assert ops.count("LSTM") == 3 and not {"Loop", "Scan", "If", "RandomNormal", "RandomNormalLike",
+                                            "Dropout"} & set(ops)
+
+
+def test_the_inference_twin_computes_what_inference_computes():
+    from signalpack.export.convert import inference_twin
+
+    plain = build_member(5, ModelConfig(), 1e-3)
+    assert inference_twin(plain) is plain  # nothing training-only: converted as it is
+    m = build_member(5, ModelConfig(**ALL_ON), 1e-3)
+    twin = inference_twin(m)
+    assert [type(layer).__name__ for layer in twin.layers][:2] == ["LSTM", "BatchNormalization"]
+    assert twin.layers[0].dropout == 0 and twin.layers[0].recurrent_dropout == 0
+    x = np.random.default_rng(2).normal(size=(32, 10, 5)).astype(np.float32)
+    # equal up to float rounding (the loop and the fused LSTM kernel sum in another order); parity needs 1e-5
+    diff = np.abs(np.asarray(twin(x, training=False)) - np.asarray(m(x, training=False))).max()
+    assert diff <= 1e-6, diff
