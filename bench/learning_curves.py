@@ -20,7 +20,9 @@ accuracy after every epoch. Each variant changes exactly one thing against that 
 Round 2, the regularisers issue 16 lists, each alone at a strength where it bites:
 ``adamw_1e-1`` (AdamW, weight decay 0.1), ``noise_0.3`` (Gaussian input noise, sd 0.3 of the
 scaled features), ``dropouts_0.3`` (dropout and recurrent dropout 0.3), ``smoothing_0.1``
-(label smoothing 0.1), ``units_16_lr_5e-4`` (a smaller member at half the rate). And pooled
+(label smoothing 0.1), ``units_16_lr_5e-4`` (a smaller member at half the rate). Round 3, the
+helpful changes together: ``combo`` (no BatchNorm, dropout and recurrent dropout 0.3, batch 512)
+and ``combo_16`` (the same with LSTM(16)). And pooled
 multi-symbol training: ``--series pool5`` trains one member on tune0..tune4 as five symbols
 of one file (five times the windows), validated on all five validation segments.
 
@@ -93,6 +95,9 @@ VARIANTS: dict[str, Variant] = {
     "dropouts_0.3": replace(BASE, dropout=0.3, recurrent_dropout=0.3),
     "smoothing_0.1": replace(BASE, label_smoothing=0.1),
     "units_16_lr_5e-4": replace(BASE, units=16, lr=5e-4),
+    # round 3: the helpful changes together
+    "combo": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=512),
+    "combo_16": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=512, units=16),
 }
 
 
