@@ -26,6 +26,9 @@ and ``combo_16`` (the same with LSTM(16)). And pooled
 multi-symbol training: ``--series pool5`` trains one member on tune0..tune4 as five symbols
 of one file (five times the windows), validated on all five validation segments.
 
+Real files (``sp500``, the embedded default data; ``goog`` and ``eurusd`` from ``../shared/data``)
+are read for their training and validation segments only, as the tuning series are.
+
 The series are **tuning** series only: planted AR(1) daily returns (phi 0.4, 20,000 bars, as
 ``bench/null_check.py``'s ar0..ar4) with seeds 9000 + i, which no evaluation uses. Only the
 training and validation segments are used; the test segment is never read. Beside the
@@ -60,6 +63,9 @@ from signalpack.atomic import atomic_write_bytes
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "learning_curves.json"
 TUNING = tuple(SeriesSpec(f"tune{i}", "ar1", 9000 + i, n_bars=20_000, drift=0.0002, phi=0.4) for i in range(5))
+SHARED = ROOT.parent / "shared" / "data"
+REAL = {"sp500": ROOT / "train" / "data" / "sp500_daily.csv.gz", "goog": SHARED / "goog_daily.csv",
+        "eurusd": SHARED / "eurusd_hourly.csv"}  # validation segments only: their test segments stay unread
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,8 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", default="tune0",
-                    help="comma-separated tuning series (tune0..tune4), or poolK: tune0..tune{K-1} pooled as K symbols")
+                    help="comma-separated tuning series (tune0..tune4), poolK: tune0..tune{K-1} pooled as K symbols, "
+                    "or a real file's validation segment: sp500, goog, eurusd")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=42)
@@ -246,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     emit: Callable[[str], None] = lambda s: print(s, flush=True)  # noqa: E731
     work.mkdir(parents=True, exist_ok=True)
     for s in chosen:
-        csv = write_csv(s, work) if s.name in specs else pooled_csv(work, int(s.name[len("pool"):]))
+        csv = (write_csv(s, work) if s.name in specs else REAL[s.name] if s.name in REAL
+               else pooled_csv(work, int(s.name[len("pool"):])))
         data = windows_of(csv)
         rec = results["series"].setdefault(s.name, {"curves": {}, "summary": {}})
         rec.update(lr_all_val_ba=round(data["lr_all"], 4), lr_vol_val_ba=round(data["lr_vol"], 4),
