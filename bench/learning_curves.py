@@ -83,6 +83,8 @@ class Variant:
     recurrent_dropout: float = 0.0
     input_noise: float = 0.0
     label_smoothing: float = 0.0
+    input_dropout: float = 0.0
+    wide: bool = False  # a linear path from the last step's features to the output (wide and deep)
 
 
 BASE = Variant()
@@ -104,21 +106,54 @@ VARIANTS: dict[str, Variant] = {
     # round 3: the helpful changes together
     "combo": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=512),
     "combo_16": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=512, units=16),
+    # round 4, after the first fresh-seed evaluation of combo_b256 fell short (docs/model_power.md)
+    "combo_b256": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=256),
+    "combo_b256_idrop": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=256,
+                                input_dropout=0.2),
+    "combo_b256_idrop4": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=256,
+                                 input_dropout=0.4),
+    "combo_b256_idrop6": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=256,
+                                 input_dropout=0.6),
+    "combo_b256_wide": replace(BASE, batch_norm=False, dropout=0.3, recurrent_dropout=0.3, batch_size=256,
+                               wide=True),
 }
 
 
 def build(n_features: int, seq_len: int, v: Variant) -> Any:
     import keras
 
+    if v.wide:
+        return build_wide(n_features, seq_len, v)
+
     layers: list[Any] = [keras.Input(shape=(seq_len, n_features))]
     if v.input_noise:
         layers.append(keras.layers.GaussianNoise(v.input_noise))
-    layers.append(keras.layers.LSTM(v.units, recurrent_dropout=v.recurrent_dropout))
+    layers.append(keras.layers.LSTM(v.units, dropout=v.input_dropout, recurrent_dropout=v.recurrent_dropout))
     if v.batch_norm:
         layers.append(keras.layers.BatchNormalization())
     layers += [keras.layers.Dropout(v.dropout), keras.layers.Dense(32, activation="relu"),
                keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3, activation="softmax")]
     model = keras.Sequential(layers)
+    opt = (keras.optimizers.AdamW(learning_rate=v.lr, weight_decay=v.weight_decay) if v.weight_decay
+           else keras.optimizers.Adam(learning_rate=v.lr))
+    model.compile(optimizer=opt, loss=keras.losses.CategoricalCrossentropy(label_smoothing=v.label_smoothing),
+                  metrics=["accuracy"])
+    return model
+
+
+def build_wide(n_features: int, seq_len: int, v: Variant) -> Any:
+    """The member with a linear path: softmax(Dense(3)(concat(deep, last step's features)))."""
+    import keras
+
+    x = keras.Input(shape=(seq_len, n_features))
+    h = keras.layers.LSTM(v.units, dropout=v.input_dropout, recurrent_dropout=v.recurrent_dropout)(x)
+    if v.batch_norm:
+        h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.Dropout(v.dropout)(h)
+    h = keras.layers.Dense(16, activation="relu")(keras.layers.Dense(32, activation="relu")(h))
+    last = keras.layers.Flatten()(keras.layers.Cropping1D((seq_len - 1, 0))(x))
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([h, last]))
+    model = keras.Model(x, out)
     opt = (keras.optimizers.AdamW(learning_rate=v.lr, weight_decay=v.weight_decay) if v.weight_decay
            else keras.optimizers.Adam(learning_rate=v.lr))
     model.compile(optimizer=opt, loss=keras.losses.CategoricalCrossentropy(label_smoothing=v.label_smoothing),

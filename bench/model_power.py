@@ -13,8 +13,9 @@ bars. Asserts nothing; writes its figures to ``--out`` after every finished part
 
 The series, all **fresh**: no tuning and no earlier evaluation used these seeds.
 
-* ``p0``..``p4``: planted AR(1) daily log returns, phi = 0.4, 20,000 bars, seeds 5000 + i
-  (tuning used 9000 + i; ``bench/null_check.py``'s ``ar*`` use 2000 + i);
+* ``p0``..``p4``: planted AR(1) daily log returns, phi = 0.4, 20,000 bars, seeds 5100 + i
+  (tuning used 9000 + i; ``bench/null_check.py``'s ``ar*`` use 2000 + i; seeds 5000 + i were
+  spent on the first attempt, ``bench/model_power_first_attempt.json``);
 * ``r0``..``r9``: geometric random walks, 20,000 bars, seeds 6000 + i (``rw*``: 1000 + i);
 * ``sp500`` (the embedded default data), ``goog`` and ``eurusd`` (``../shared/data``):
   their chronological **test** segments, which no tuning read.
@@ -48,7 +49,7 @@ from signalpack.train.config import TrainConfig, load_config
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "model_power.json"
 SHARED = ROOT.parent / "shared" / "data"
-PLANTED = tuple(SeriesSpec(f"p{i}", "ar1", 5000 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(5))
+PLANTED = tuple(SeriesSpec(f"p{i}", "ar1", 5100 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(5))
 WALKS = tuple(SeriesSpec(f"r{i}", "random_walk", 6000 + i, n_bars=nc.N_BARS, drift=nc.DRIFT) for i in range(10))
 REAL = {"sp500": ROOT / "train" / "data" / "sp500_daily.csv.gz", "goog": SHARED / "goog_daily.csv",
         "eurusd": SHARED / "eurusd_hourly.csv"}
@@ -159,6 +160,7 @@ def counts(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "planted_total": len(PLANTED), "planted_run": len(ar_en),
         "planted_ensemble_model_skill_true": sum(p["verdict"]["model_skill"] is True for p in ar_en),
         "planted_lr_model_skill_true": sum(p["verdict"]["model_skill"] is True for p in ar_lr),
+        "planted_lr_run": len(ar_lr),
         "planted_paired": len(paired), "planted_mean_ensemble_balanced_accuracy": mean_en,
         "planted_mean_lr_balanced_accuracy": mean_lr,
         "walks_total": len(WALKS), "walks_run": len(rw_en),
@@ -176,8 +178,9 @@ def count_lines(c: dict[str, Any]) -> list[str]:
     out = []
     if c["planted_run"]:
         k = c["planted_ensemble_model_skill_true"]
-        out.append(f"planted AR(1): ensemble model_skill true in {k}/{c['planted_run']} (LR: "
-                   f"{c['planted_lr_model_skill_true']}); bar >= {BAR_PLANTED_SKILL} of {c['planted_total']} — "
+        lr = (f"{c['planted_lr_model_skill_true']}/{c['planted_lr_run']}" if c["planted_lr_run"] else "not run")
+        out.append(f"planted AR(1): ensemble model_skill true in {k}/{c['planted_run']} (LR: {lr}); "
+                   f"bar >= {BAR_PLANTED_SKILL} of {c['planted_total']} — "
                    f"{judged(k >= BAR_PLANTED_SKILL, c['planted_run'], c['planted_total'])}")
     if c["planted_paired"]:
         e, x = c["planted_mean_ensemble_balanced_accuracy"], c["planted_mean_lr_balanced_accuracy"]

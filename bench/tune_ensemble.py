@@ -34,11 +34,14 @@ from signalpack.atomic import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "tune_ensemble.json"
-ORIGINAL = {"batch_norm": True, "dropout": 0.2, "recurrent_dropout": 0.0, "batch_size": 128, "lstm_units": 64}
+ORIGINAL = {"batch_norm": True, "dropout": 0.2, "recurrent_dropout": 0.0, "batch_size": 128, "lstm_units": 64,
+            "input_dropout": 0.0}
 CONFIGS: dict[str, dict[str, Any]] = {
     "baseline": ORIGINAL,
     "combo": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 512},
     "combo_b256": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256},
+    "combo_b256_idrop4": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3,
+                          "batch_size": 256, "input_dropout": 0.4},
     "combo_16": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 512,
                  "lstm_units": 16},
 }

@@ -1,4 +1,4 @@
-"""One ensemble member: LSTM → BatchNorm → Dropout → Dense(32, relu) → Dense(16, relu) → Dense(3, softmax)."""
+"""One ensemble member: LSTM → [BatchNorm] → Dropout → Dense(32, relu) → Dense(16, relu) → Dense(3, softmax)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any
     """A compiled Keras model; inputs are scaled features of shape (seq_len, n_features).
 
     Gaussian noise and the dropouts act in
-    training only: at inference the graph is the original design's (the export's fused LSTM op).
+    training only: at inference the graph is a plain LSTM and dense layers (the export's fused LSTM op).
     """
     import keras
 

@@ -14,7 +14,7 @@ from signalpack.train.config import TrainConfig, config_from_dict, load_config
 
 def test_defaults_are_the_design():
     c = TrainConfig()
-    assert c.model.seq_len == 10 and c.model.lstm_units == 64 and c.model.dropout == 0.2
+    assert c.model.seq_len == 10 and c.model.lstm_units == 64 and c.model.dropout == 0.3  # issue 16: was 0.2
     assert c.model.dense_units == (32, 16) and c.model.learning_rates == (1e-3, 5e-4, 2e-3)
     assert c.model.patience == 15
     s = c.simulation
