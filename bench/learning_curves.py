@@ -22,7 +22,10 @@ Round 2, the regularisers issue 16 lists, each alone at a strength where it bite
 scaled features), ``dropouts_0.3`` (dropout and recurrent dropout 0.3), ``smoothing_0.1``
 (label smoothing 0.1), ``units_16_lr_5e-4`` (a smaller member at half the rate). Round 3, the
 helpful changes together: ``combo`` (no BatchNorm, dropout and recurrent dropout 0.3, batch 512)
-and ``combo_16`` (the same with LSTM(16)). And pooled
+and ``combo_16`` (the same with LSTM(16)). Round 4, after ``combo_b256`` (``combo`` at batch 256)
+fell short on fresh seeds: ``combo_b256_idrop`` / ``_idrop4`` / ``_idrop6`` (input dropout 0.2 /
+0.4 / 0.6: the default since) and ``combo_b256_wide`` (a linear path from the last step's
+features to the output). And pooled
 multi-symbol training: ``--series pool5`` trains one member on tune0..tune4 as five symbols
 of one file (five times the windows), validated on all five validation segments.
 
