@@ -7,9 +7,11 @@ members at 1e-3/5e-4/2e-3, patience 15, 0.1% cost, 0.05% slippage), except two t
   ``evaluation.threshold``) instead of the design's fixed 60 %, which stays available as
   ``confidence_threshold = 0.6``;
 * the member's regularisation (issue 16): no BatchNorm, input dropout 0.4, dropout and
-  recurrent dropout 0.3, batch 256, because the original member memorizes after 2-4 epochs and learns less than a
-  logistic regression on its own features (``docs/model_power.md``). The original member
-  stays available (``docs/configs/original_design.toml``). A TOML file may override any of them, section by section::
+  recurrent dropout 0.3, batch 256, because the original member memorizes after 2-4 epochs
+  and learns less than a logistic regression on its own features (``docs/model_power.md``).
+  The original member stays available (``docs/configs/original_design.toml``).
+
+A TOML file may override any of them, section by section::
 
     seed = 7
     [labels]
