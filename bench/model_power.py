@@ -20,6 +20,10 @@ The series, all **fresh**: no tuning and no earlier evaluation used these seeds.
 * ``sp500`` (the embedded default data), ``goog`` and ``eurusd`` (``../shared/data``):
   their chronological **test** segments, which no tuning read.
 
+Not the issue's set, and run only on their own (``--series q0,q1,q2,q3,q4 --out
+bench/model_power_40k.json``): ``q0``..``q4``, the same planted process over 40,000 bars,
+seeds 5200 + i, where ``bench/verdict_power.py`` shows the verdict has the power to see it.
+
 The bars (issue 16, "Must show"): on the planted series the ensemble shows model skill in
 at least 4 of 5 and its balanced accuracy averages at least the logistic regression's
 minus 1 point; on the random walks it shows no model skill in at least 9 of 10.
@@ -51,6 +55,9 @@ DEFAULT_OUT = ROOT / "bench" / "model_power.json"
 SHARED = ROOT.parent / "shared" / "data"
 PLANTED = tuple(SeriesSpec(f"p{i}", "ar1", 5100 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(5))
 WALKS = tuple(SeriesSpec(f"r{i}", "random_walk", 6000 + i, n_bars=nc.N_BARS, drift=nc.DRIFT) for i in range(10))
+LONG_BARS = 40_000
+LONG = tuple(SeriesSpec(f"q{i}", "ar1", 5200 + i, n_bars=LONG_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(5))
+"""Not the issue's set: planted series twice as long (``bench/verdict_power.py``), run on their own."""
 REAL = {"sp500": ROOT / "train" / "data" / "sp500_daily.csv.gz", "goog": SHARED / "goog_daily.csv",
         "eurusd": SHARED / "eurusd_hourly.csv"}
 PARTS = ("lr", "ensemble")
@@ -92,14 +99,22 @@ SERIES: tuple[Series, ...] = (
 )
 
 
+LONG_SERIES: tuple[Series, ...] = tuple(Series(s.name, s.kind, spec=s) for s in LONG)
+
+
 def select(arg: str | None) -> list[Series]:
+    """The series ``--series`` names (default: the issue's 18); the long ones only on their own."""
     if not arg:
         return list(SERIES)
-    known = {s.name: s for s in SERIES}
+    known = {s.name: s for s in (*SERIES, *LONG_SERIES)}
     names = [n.strip() for n in arg.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise SystemExit(f"--series {arg!r}: unknown name(s) {unknown}; known: {', '.join(known)}")
+    long = {s.name for s in LONG_SERIES}
+    if 0 < len(set(names) & long) < len(set(names)):
+        raise SystemExit(f"--series {arg!r}: the long series ({', '.join(sorted(long))}) are not the issue's set; "
+                         "run them on their own, with their own --out")
     return [known[n] for n in dict.fromkeys(names)]
 
 
@@ -130,7 +145,7 @@ def table(records: dict[str, dict[str, Any]]) -> str:
     head = ("series", "kind", "source", "LR bal. acc. [95%]", "LR model_skill", "ensemble bal. acc. [95%]",
             "ens. model_skill", "ens. strategy_skill", "ens. − LR", "trades", "ens. seconds")
     rows = []
-    for s in SERIES:
+    for s in (*SERIES, *LONG_SERIES):
         r = records.get(s.name)
         if not r:
             continue
@@ -201,7 +216,7 @@ def write_results(path: Path, config: dict[str, Any], machine: dict[str, Any],
 
     from signalpack.atomic import atomic_write_bytes
 
-    order = {s.name: i for i, s in enumerate(SERIES)}
+    order = {s.name: i for i, s in enumerate((*SERIES, *LONG_SERIES))}
     doc = {"benchmark": "bench/model_power.py",
            "written_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
            "config": config, "machine": machine,

@@ -1,0 +1,88 @@
+"""Tests of bench/verdict_power.py: the oracle is the generating process's own law, and the bookkeeping."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+verdict_power = importlib.import_module("verdict_power")
+model_power = importlib.import_module("model_power")
+null_check = importlib.import_module("null_check")
+learning_curves = importlib.import_module("learning_curves")
+synthetic = importlib.import_module("synthetic")
+
+
+def test_oracle_probabilities_match_the_training_labels(tmp_path: Path) -> None:
+    """Calibrated against the labels train.labels computes: per class, and within confidence bins."""
+    from signalpack.score.features import default_feature_spec
+    from signalpack.score.io import load_ohlcv
+    from signalpack.train.config import TrainConfig
+    from signalpack.train.dataset import build_dataset, labelled_features
+
+    spec = synthetic.SeriesSpec("o", "ar1", 7990, n_bars=20_000, drift=null_check.DRIFT, phi=null_check.PHI)
+    cfg, fs = TrainConfig(), default_feature_spec()
+    ds = build_dataset(labelled_features(load_ohlcv(synthetic.write_csv(spec, tmp_path)).frame, fs, cfg), fs, cfg)
+    lab = cfg.labels
+    rows = np.concatenate([ds.ends[k] for k in ("train", "validation", "test")])
+    rows = rows[rows > lab.vol_window]  # the frame starts at the first feature row: vol needs 20 returns of it
+    y = ds.labels(rows)
+    p = verdict_power.oracle_probs(ds.frame.get_column("close").to_numpy(), rows, spec, lab.horizon,
+                                   lab.threshold, lab.vol_window)
+    assert p.shape == (len(rows), 3) and np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0)
+    freq = np.bincount(y, minlength=3) / len(y)
+    assert np.abs(p.mean(axis=0) - freq).max() < 0.015, (p.mean(axis=0), freq)
+    # where the oracle says BUY is likelier, BUY is more frequent: it reads the signal, not only the prior
+    high = p[:, 2] > np.quantile(p[:, 2], 0.8)
+    low = p[:, 2] < np.quantile(p[:, 2], 0.2)
+    assert abs(np.mean(y[high] == 2) - p[high, 2].mean()) < 0.03
+    assert np.mean(y[high] == 2) > np.mean(y[low] == 2) + 0.2
+    # a wrong law (no autocorrelation) fits the same labels worse: the log loss tells them apart
+    flat = verdict_power.oracle_probs(ds.frame.get_column("close").to_numpy(), rows,
+                                      synthetic.SeriesSpec("f", "ar1", 1, drift=spec.drift, phi=0.0),
+                                      lab.horizon, lab.threshold, lab.vol_window)
+    ll = -np.mean(np.log(p[np.arange(len(y)), y]))
+    ll_flat = -np.mean(np.log(np.clip(flat[np.arange(len(y)), y], 1e-12, 1)))
+    assert ll < ll_flat - 0.01
+
+
+def test_binomial_and_wilson() -> None:
+    assert verdict_power.at_least(4, 5, 1.0) == 1.0 and verdict_power.at_least(4, 5, 0.0) == 0.0
+    assert verdict_power.at_least(4, 5, 0.7) == pytest.approx(5 * 0.7**4 * 0.3 + 0.7**5)
+    lo, hi = verdict_power.wilson(30, 40)
+    assert lo < 0.75 < hi and hi - lo == pytest.approx(0.26, abs=0.02)
+    assert verdict_power.wilson(40, 40)[1] == 1.0 and verdict_power.wilson(0, 40)[0] == 0.0
+
+
+def test_spent_seeds_are_refused_and_the_reserved_list_is_complete() -> None:
+    with pytest.raises(SystemExit, match="overlap"):
+        verdict_power.main(["--n", "3", "--first-seed", "5102"])
+    spent = {s.seed for s in (*null_check.SERIES, *learning_curves.TUNING, *model_power.PLANTED,
+                              *model_power.WALKS, *model_power.LONG)} | set(range(5000, 5005))
+    reserved = {seed for a, b in verdict_power.RESERVED for seed in range(a, b)}
+    assert spent <= reserved
+    assert not {s.seed for s in model_power.LONG} & {s.seed for s in (*model_power.PLANTED, *model_power.WALKS)}
+    assert all(s.n_bars == model_power.LONG_BARS and s.phi == 0.4 for s in model_power.LONG)
+
+
+def test_long_series_run_only_on_their_own() -> None:
+    assert [s.name for s in model_power.select("q0,q3")] == ["q0", "q3"]
+    with pytest.raises(SystemExit, match="on their own"):
+        model_power.select("p0,q0")
+    assert "q0" not in {s.name for s in model_power.select(None)}
+
+
+def test_oracle_gain_and_spread_are_the_ar1_law() -> None:
+    """h = 1: the mean is phi·(r − mu) + mu, the spread the innovation's sd."""
+    spec = synthetic.SeriesSpec("g", "ar1", 1, sd=0.01, drift=0.0, phi=0.5)
+    close = 100 * np.exp(np.cumsum(np.r_[0.0, 0.02, np.full(30, 0.001)]))
+    p = verdict_power.oracle_probs(close, np.array([25]), spec, 1, 0.0, 20)
+    # threshold 0: P(BUY) = P(F > 0) with F ~ N(0.5·0.001, 0.01·sqrt(1 − 0.25))
+    expected = 0.5 * (1 + math.erf(0.5 * 0.001 / (0.01 * math.sqrt(0.75)) / math.sqrt(2)))
+    assert p[0, 2] == pytest.approx(expected, rel=1e-9) and p[0, 1] == pytest.approx(0.0, abs=1e-12)
