@@ -64,18 +64,25 @@ def test_spent_seeds_are_refused_and_the_reserved_list_is_complete() -> None:
     with pytest.raises(SystemExit, match="overlap"):
         verdict_power.main(["--n", "3", "--first-seed", "5102"])
     spent = {s.seed for s in (*null_check.SERIES, *learning_curves.TUNING, *model_power.PLANTED,
-                              *model_power.WALKS, *model_power.LONG)} | set(range(5000, 5005))
+                              *model_power.WALKS, *model_power.EXTRA)} | set(range(5000, 5005))
     reserved = {seed for a, b in verdict_power.RESERVED for seed in range(a, b)}
     assert spent <= reserved
-    assert not {s.seed for s in model_power.LONG} & {s.seed for s in (*model_power.PLANTED, *model_power.WALKS)}
-    assert all(s.n_bars == model_power.LONG_BARS and s.phi == 0.4 for s in model_power.LONG)
+    assert not {s.seed for s in model_power.EXTRA} & {s.seed for s in (*model_power.PLANTED, *model_power.WALKS)}
+    assert all(s.n_bars == 20_000 and s.phi == 0.4 for s in model_power.EXTRA) and len(model_power.EXTRA) == 10
 
 
-def test_long_series_run_only_on_their_own() -> None:
-    assert [s.name for s in model_power.select("q0,q3")] == ["q0", "q3"]
+def test_extra_series_run_only_on_their_own() -> None:
+    assert [s.name for s in model_power.select("e0,e3")] == ["e0", "e3"]
     with pytest.raises(SystemExit, match="on their own"):
-        model_power.select("p0,q0")
-    assert "q0" not in {s.name for s in model_power.select(None)}
+        model_power.select("p0,e0")
+    assert "e0" not in {s.name for s in model_power.select(None)}
+    rec = {"spec": {"kind": "ar1"}, "lr": {"verdict": {"model_skill": True}, "balanced_accuracy": {"estimate": 0.4}},
+           "ensemble": {"verdict": {"model_skill": False}, "balanced_accuracy": {"estimate": 0.39}}}
+    c = model_power.counts({f"e{i}": rec for i in range(10)})
+    assert c["series_set"] == "extra" and c["planted_total"] == 10
+    lines = model_power.count_lines(c)
+    assert "in 0/10 (LR: 10/10)" in lines[0] and not any("met" in line for line in lines), lines
+    assert model_power.counts({"p0": rec})["series_set"] == "issue"
 
 
 def test_oracle_gain_and_spread_are_the_ar1_law() -> None:
