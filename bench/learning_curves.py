@@ -265,6 +265,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def names(option: str, arg: str, known: Sequence[str]) -> list[str]:
+    """The comma-separated names ``arg`` gives ``option``, each one known; else one line and exit 2."""
+    given = [n.strip() for n in arg.split(",") if n.strip()]
+    unknown = [n for n in given if n not in known]
+    if unknown or not given:
+        print(f"{option} {arg!r}: unknown name(s) {unknown}; known: {', '.join(known)}", file=sys.stderr)
+        raise SystemExit(2)
+    return list(dict.fromkeys(given))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", default="tune0",
@@ -281,8 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(markdown(json.loads(args.out.read_text())))
         return 0
     specs = {s.name: s for s in TUNING}
-    chosen = [specs[n] if n in specs else SeriesSpec(n, "ar1", 0) for n in args.series.split(",")]
-    variants = {n: VARIANTS[n] for n in args.variants.split(",")}
+    known = [*specs, *(f"pool{k}" for k in range(2, len(TUNING) + 1)), *REAL]
+    chosen = [specs[n] if n in specs else SeriesSpec(n, "ar1", 0) for n in names("--series", args.series, known)]
+    variants = {n: VARIANTS[n] for n in names("--variants", args.variants, list(VARIANTS))}
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     results.setdefault("series", {})
     results["epochs"], results["seed"] = args.epochs, args.seed

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learning_curves import REAL, TUNING, balanced_accuracy
+from learning_curves import REAL, TUNING, balanced_accuracy, names
 from synthetic import write_csv
 
 from signalpack.atomic import atomic_write_bytes
@@ -83,13 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
     tuning = {s.name: s for s in TUNING}
+    series = names("--series", args.series, [*tuning, *REAL])
+    configs = names("--configs", args.configs, list(CONFIGS))
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
     results["configs"] = CONFIGS
     results.setdefault("series", {})
     work = Path(tempfile.mkdtemp(prefix="tune-ensemble-"))
-    for name in args.series.split(","):
+    for name in series:
         csv = write_csv(tuning[name], work) if name in tuning else REAL[name]
-        for c in args.configs.split(","):
+        for c in configs:
             t0 = time.monotonic()
             r = validation_scores(csv, CONFIGS[c])
             r["seconds"] = round(time.monotonic() - t0, 1)

@@ -79,3 +79,22 @@ def test_lr_part_on_the_real_default_data(tmp_path: Path, capsys: pytest.Capture
     # the same configuration resumes instead of measuring again
     assert model_power.main(["--only", "lr", "--series", "sp500", "--out", str(out), "--resume"]) == 0
     assert "already in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("script", "argv"), [
+    ("learning_curves", ["--series", "tune0,nope"]),
+    ("learning_curves", ["--series", "pool9"]),
+    ("learning_curves", ["--variants", "baseline,bogus"]),
+    ("tune_ensemble", ["--series", "sp500,bogus"]),
+    ("tune_ensemble", ["--configs", "nope"]),
+])
+def test_tuning_scripts_refuse_unknown_names_in_one_line(script: str, argv: list[str], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Before any work: exit 2, one line naming the option and the value, no results file written."""
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(script).main([*argv, "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and argv[0] in err and "known:" in err, err
+    assert not out.exists()
