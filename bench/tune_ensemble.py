@@ -6,7 +6,11 @@
 Trains the whole 3-member ensemble exactly as the training job does (``train.ensemble``: early
 stopping, LR reduction, validation weights) under each candidate ``[model]`` config, and
 reports the ensemble's **validation** balanced accuracy (argmax, no threshold) beside the
-all-features logistic regression's on the same windows. The test segments are never read.
+all-features logistic regression's on the same windows. The real files' test segments are never
+read. On the tuning series, which no evaluation uses, it also reports the **test** balanced
+accuracy of the ensemble and the LR beside the Bayes oracle's (``bench/verdict_power.py``):
+paired with the best possible model on the same windows, a less noisy target than validation
+balanced accuracy alone (round 5, second session).
 
 Series: the tuning series ``tune0``..``tune4`` (planted AR(1), seeds 9000 + i, as in
 ``bench/learning_curves.py``; no evaluation uses them) and the real files ``sp500``,
@@ -28,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from learning_curves import REAL, TUNING, balanced_accuracy, names
-from synthetic import write_csv
+from synthetic import SeriesSpec, write_csv
 
 from signalpack.atomic import atomic_write_bytes
 
@@ -44,11 +48,20 @@ CONFIGS: dict[str, dict[str, Any]] = {
                           "batch_size": 256, "input_dropout": 0.4},
     "combo_16": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 512,
                  "lstm_units": 16},
+    # round 5 (second session): scored against the Bayes oracle on the tuning series' test segments
+    "idrop4_u16": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                   "input_dropout": 0.4, "lstm_units": 16},
+    "idrop4_wd1e-1": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                      "input_dropout": 0.4, "weight_decay": 0.1},
 }
 
 
-def validation_scores(csv: Path, model_overrides: dict[str, Any]) -> dict[str, Any]:
-    """The ensemble's and the logistic regression's validation balanced accuracy on ``csv``."""
+def validation_scores(csv: Path, model_overrides: dict[str, Any], spec: SeriesSpec | None = None) -> dict[str, Any]:
+    """The ensemble's and the logistic regression's validation balanced accuracy on ``csv``.
+
+    With ``spec`` (a tuning series, which no evaluation uses) also their **test** balanced accuracy
+    beside the Bayes oracle's (``bench/verdict_power.py``): a paired, lower-noise tuning target.
+    """
     from signalpack.evaluation.linear_baselines import fit_predict_logistic
     from signalpack.evaluation.metrics import classification_metrics
     from signalpack.score.features import default_feature_spec
@@ -67,13 +80,30 @@ def validation_scores(csv: Path, model_overrides: dict[str, Any]) -> dict[str, A
     members = train_members(ds.windows(tr), y_tr, x_va, y_va, class_weights(y_tr), cfg.model, cfg.seed)
     val_probs = [member_predict(m.model, x_va) for m in members]
     weights = ensemble_weights([classification_metrics(y_va, p, 0.5)["macro_f1"] for p in val_probs])
-    return {
+    out: dict[str, Any] = {
         "ensemble_val_ba": round(balanced_accuracy(y_va, ensemble_predict(val_probs, weights)), 4),
         "members_val_ba": [round(balanced_accuracy(y_va, p), 4) for p in val_probs],
         "best_epochs": [m.best_epoch for m in members],
         "lr_val_ba": round(balanced_accuracy(y_va, fit_predict_logistic(ds.x_raw[tr], y_tr, ds.x_raw[va])), 4),
         "windows": {"train": len(tr), "validation": len(va)},
     }
+    if spec is not None:
+        from verdict_power import oracle_probs
+
+        te = ds.ends["test"]
+        y_te = ds.labels(te)
+        lab = cfg.labels
+        prior = np.bincount(y_tr, minlength=3) / len(y_tr)
+        oracle = oracle_probs(ds.frame.get_column("close").to_numpy(), te, spec, lab.horizon, lab.threshold,
+                              lab.vol_window) / prior
+        test_probs = [member_predict(m.model, ds.windows(te)) for m in members]
+        out["test"] = {
+            "ensemble_ba": round(balanced_accuracy(y_te, ensemble_predict(test_probs, weights)), 4),
+            "lr_ba": round(balanced_accuracy(y_te, fit_predict_logistic(ds.x_raw[tr], y_tr, ds.x_raw[te])), 4),
+            "oracle_ba": round(balanced_accuracy(y_te, oracle), 4),
+            "windows": len(te),
+        }
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,17 +123,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         csv = write_csv(tuning[name], work) if name in tuning else REAL[name]
         for c in configs:
             t0 = time.monotonic()
-            r = validation_scores(csv, CONFIGS[c])
+            r = validation_scores(csv, CONFIGS[c], tuning.get(name))
             r["seconds"] = round(time.monotonic() - t0, 1)
             results["series"].setdefault(name, {})[c] = r
+            t = r.get("test")
+            test = (f"; test: ensemble {t['ensemble_ba']:.4f}, LR {t['lr_ba']:.4f}, oracle {t['oracle_ba']:.4f}"
+                    if t else "")
             print(f"{name:7s} {c:11s} ensemble val BA {r['ensemble_val_ba']:.4f} (members {r['members_val_ba']}, "
-                  f"best epochs {r['best_epochs']}); LR {r['lr_val_ba']:.4f}; {r['seconds']:.0f} s", flush=True)
+                  f"best epochs {r['best_epochs']}); LR {r['lr_val_ba']:.4f}{test}; {r['seconds']:.0f} s", flush=True)
             atomic_write_bytes(args.out, (json.dumps(results, indent=1, sort_keys=True) + "\n").encode(),
                                overwrite=True)
     means = {c: float(np.mean([results["series"][s][c]["ensemble_val_ba"] - results["series"][s][c]["lr_val_ba"]
                                for s in results["series"] if c in results["series"][s]]))
              for c in CONFIGS if any(c in v for v in results["series"].values())}
     print("mean ensemble − LR (validation):", {c: round(100 * m, 2) for c, m in means.items()})
+    tests = {c: [v[c]["test"] for v in results["series"].values() if c in v and "test" in v[c]] for c in CONFIGS}
+    for c, ts in tests.items():
+        if ts:
+            gap = [t["ensemble_ba"] - t["oracle_ba"] for t in ts]
+            lr_gap = [t["lr_ba"] - t["oracle_ba"] for t in ts]
+            print(f"{c}: tuning series' test segments ({len(ts)}): ensemble − oracle {100 * np.mean(gap):+.2f} points "
+                  f"(per series {[round(100 * g, 1) for g in gap]}), LR − oracle {100 * np.mean(lr_gap):+.2f}")
     return 0
 
 
