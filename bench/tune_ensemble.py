@@ -56,10 +56,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def validation_scores(csv: Path, model_overrides: dict[str, Any], spec: SeriesSpec | None = None) -> dict[str, Any]:
+def validation_scores(csv: Path, model_overrides: dict[str, Any], series: SeriesSpec | None = None) -> dict[str, Any]:
     """The ensemble's and the logistic regression's validation balanced accuracy on ``csv``.
 
-    With ``spec`` (a tuning series, which no evaluation uses) also their **test** balanced accuracy
+    With ``series`` (a tuning series' spec, which no evaluation uses) also their **test** balanced accuracy
     beside the Bayes oracle's (``bench/verdict_power.py``): a paired, lower-noise tuning target.
     """
     from signalpack.evaluation.linear_baselines import fit_predict_logistic
@@ -87,14 +87,14 @@ def validation_scores(csv: Path, model_overrides: dict[str, Any], spec: SeriesSp
         "lr_val_ba": round(balanced_accuracy(y_va, fit_predict_logistic(ds.x_raw[tr], y_tr, ds.x_raw[va])), 4),
         "windows": {"train": len(tr), "validation": len(va)},
     }
-    if spec is not None:
+    if series is not None:
         from verdict_power import oracle_probs
 
         te = ds.ends["test"]
         y_te = ds.labels(te)
         lab = cfg.labels
         prior = np.bincount(y_tr, minlength=3) / len(y_tr)
-        oracle = oracle_probs(ds.frame.get_column("close").to_numpy(), te, spec, lab.horizon, lab.threshold,
+        oracle = oracle_probs(ds.frame.get_column("close").to_numpy(), te, series, lab.horizon, lab.threshold,
                               lab.vol_window) / prior
         test_probs = [member_predict(m.model, ds.windows(te)) for m in members]
         out["test"] = {

@@ -93,3 +93,15 @@ def test_oracle_gain_and_spread_are_the_ar1_law() -> None:
     # threshold 0: P(BUY) = P(F > 0) with F ~ N(0.5·0.001, 0.01·sqrt(1 − 0.25))
     expected = 0.5 * (1 + math.erf(0.5 * 0.001 / (0.01 * math.sqrt(0.75)) / math.sqrt(2)))
     assert p[0, 2] == pytest.approx(expected, rel=1e-9) and p[0, 1] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_tune_ensemble_scores_a_tuning_series_against_the_oracle(tmp_path: Path) -> None:
+    """Round 5's path end to end on a short tuning-seed series: the oracle beats chance and is paired."""
+    tune_ensemble = importlib.import_module("tune_ensemble")
+    spec = synthetic.SeriesSpec("tune_smoke", "ar1", 9000, n_bars=4000, drift=null_check.DRIFT, phi=null_check.PHI)
+    r = tune_ensemble.validation_scores(synthetic.write_csv(spec, tmp_path), {"max_epochs": 1}, spec)
+    t = r["test"]
+    assert t["windows"] > 300 and all(0.0 <= t[k] <= 1.0 for k in ("ensemble_ba", "lr_ba", "oracle_ba"))
+    assert t["oracle_ba"] > 0.36, t  # phi = 0.4 is there to see for the process's own law
+    assert len(r["members_val_ba"]) == 3 and r["best_epochs"] == [1, 1, 1]
