@@ -14,12 +14,13 @@ import onnx
 import pytest
 
 from signalpack.errors import ConfigError
-from signalpack.train.config import ModelConfig, config_from_dict, load_config
+from signalpack.train.config import ModelConfig, TrainConfig, config_from_dict, load_config
 from signalpack.train.ensemble import fit_labels, train_members
 from signalpack.train.model import build_member
 from tests.conftest import SP500
 
 ORIGINAL_DESIGN = Path(__file__).resolve().parents[2] / "docs" / "configs" / "original_design.toml"
+ROUND5_U16 = ORIGINAL_DESIGN.with_name("round5_u16.toml")
 
 ALL_ON = {"weight_decay": 1e-3, "input_noise": 0.1, "input_dropout": 0.1, "recurrent_dropout": 0.1,
           "label_smoothing": 0.1, "warmup_epochs": 2, "class_weighting": "none"}
@@ -45,6 +46,14 @@ def test_the_original_design_stays_available_as_a_config_file():
                           batch_size=128)
     names = [type(layer).__name__ for layer in build_member(5, cfg, 1e-3).layers]
     assert names == ["LSTM", "BatchNormalization", "Dropout", "Dense", "Dense", "Dense"]
+
+
+def test_round_5_candidate_is_the_default_with_16_units():
+    """docs/model_power.md evaluates it as "the default, LSTM(16)": nothing else may differ."""
+    cfg = load_config(ROUND5_U16)
+    assert cfg.model == replace(ModelConfig(), lstm_units=16)
+    assert (cfg.labels, cfg.split, cfg.simulation, cfg.seed) == (TrainConfig().labels, TrainConfig().split,
+                                                                 TrainConfig().simulation, TrainConfig().seed)
 
 
 @pytest.mark.parametrize(("key", "value", "why"), [
