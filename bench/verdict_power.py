@@ -55,6 +55,16 @@ RESERVED = ((1000, 1010), (2000, 2005), (5000, 5005), (5100, 5105), (5300, 5310)
 """Seed ranges [first, last) other benchmarks spend: refused here, so every series is fresh."""
 
 
+MAX_BARS = 80_000
+"""Business days from 1950-01-02 stay within polars' dates (before 2262) up to about 81,000 bars."""
+
+
+def _refuse(message: str) -> None:
+    """One line on stderr and exit 2, before any work: a bad option is not a crash."""
+    print(f"verdict_power: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def oracle_probs(close: np.ndarray, rows: np.ndarray, spec: SeriesSpec, horizon: int, threshold: float,
                  vol_window: int) -> np.ndarray:
     """Exact P(SELL, HOLD, BUY) at each row of ``rows`` for an AR(1) series (module doc)."""
@@ -154,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="series judged at once (default %(default)s)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (default %(default)s)")
     args = ap.parse_args(argv)
-    if args.n < 1 or args.bars < 1000 or args.jobs < 1:
-        raise SystemExit(f"--n, --jobs must be >= 1 and --bars >= 1000, got {args.n}, {args.jobs}, {args.bars}")
+    if not (args.n >= 1 and args.jobs >= 1 and 1000 <= args.bars <= MAX_BARS and args.first_seed >= 0):
+        _refuse(f"--n and --jobs must be >= 1, --bars in [1000, {MAX_BARS}] (daily bars from 1950 stay before "
+                f"2262) and --first-seed >= 0; got --n {args.n}, --jobs {args.jobs}, --bars {args.bars}, "
+                f"--first-seed {args.first_seed}")
     if args.issue_series:
         from model_power import PLANTED
         specs = list(PLANTED)
@@ -164,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds = range(args.first_seed, args.first_seed + args.n)
         spent = [(a, b) for a, b in RESERVED if a < seeds.stop and seeds.start < b]
         if spent:
-            raise SystemExit(f"--first-seed {args.first_seed} --n {args.n}: seeds overlap ranges other "
-                             f"benchmarks spend {spent}; choose fresh seeds")
+            _refuse(f"--first-seed {args.first_seed} --n {args.n}: seeds overlap ranges other benchmarks "
+                    f"spend {spent}; choose fresh seeds")
         specs = [SeriesSpec(f"v{s}", "ar1", s, n_bars=args.bars, drift=nc.DRIFT, phi=nc.PHI) for s in seeds]
     print(f"verdict power: {args.n} planted AR(1) series, phi {nc.PHI}, {args.bars} bars, seeds "
           f"{specs[0].seed}..{specs[-1].seed}; oracle and LR judged by train.assessment", flush=True)

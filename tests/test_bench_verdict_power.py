@@ -60,9 +60,23 @@ def test_binomial_and_wilson() -> None:
     assert verdict_power.wilson(40, 40)[1] == 1.0 and verdict_power.wilson(0, 40)[0] == 0.0
 
 
-def test_spent_seeds_are_refused_and_the_reserved_list_is_complete() -> None:
-    with pytest.raises(SystemExit, match="overlap"):
-        verdict_power.main(["--n", "3", "--first-seed", "5102"])
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--n", "3", "--first-seed", "5102"], "overlap"),
+    (["--first-seed", "-1"], "--first-seed -1"),
+    (["--bars", "200000"], "--bars 200000"),
+    (["--n", "0"], "--n 0"),
+])
+def test_bad_options_are_refused_in_one_line_before_any_work(argv: list[str], named: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "vp.json"
+    with pytest.raises(SystemExit) as exc:
+        verdict_power.main([*argv, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and named in err, err
+    assert not out.exists()
+
+
+def test_the_reserved_list_is_complete() -> None:
     spent = {s.seed for s in (*null_check.SERIES, *learning_curves.TUNING, *model_power.PLANTED,
                               *model_power.WALKS, *model_power.EXTRA)} | set(range(5000, 5005))
     reserved = {seed for a, b in verdict_power.RESERVED for seed in range(a, b)}
