@@ -53,6 +53,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
                    "input_dropout": 0.4, "lstm_units": 16},
     "idrop4_wd1e-1": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
                       "input_dropout": 0.4, "weight_decay": 0.1},
+    # round 6 (third session): from idrop4_u16; Polyak averaging of the weights, and fewer units
+    "u16_ema99": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                  "input_dropout": 0.4, "lstm_units": 16, "ema_decay": 0.99},
+    "u16_ema995": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                   "input_dropout": 0.4, "lstm_units": 16, "ema_decay": 0.995},
+    "u8": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+           "input_dropout": 0.4, "lstm_units": 8},
 }
 
 

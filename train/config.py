@@ -96,6 +96,8 @@ class ModelConfig:
     input_dropout, recurrent_dropout : the LSTM's dropout on its inputs and on its recurrent state.
     label_smoothing : cross-entropy against labels smoothed by this amount.
     warmup_epochs : the learning rate rises linearly over these first epochs.
+    ema_decay : > 0: validation, early stopping and the trained member use the exponential moving
+        average of the weights (Polyak averaging), updated after every batch with this decay.
     class_weighting : "balanced" (scikit-learn's balanced weights) or "none".
     """
 
@@ -117,6 +119,7 @@ class ModelConfig:
     recurrent_dropout: float = 0.3
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
+    ema_decay: float = 0.0
     class_weighting: str = "balanced"
 
 
@@ -269,6 +272,7 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     need(0 <= mod.recurrent_dropout < 1, "model.recurrent_dropout", mod.recurrent_dropout, "must be in [0, 1)")
     need(0 <= mod.label_smoothing < 1, "model.label_smoothing", mod.label_smoothing, "must be in [0, 1)")
     need(0 <= mod.warmup_epochs <= 1000, "model.warmup_epochs", mod.warmup_epochs, "must be 0..1000")
+    need(0 <= mod.ema_decay < 1, "model.ema_decay", mod.ema_decay, "must be in [0, 1)")
     need(mod.class_weighting in ("balanced", "none"), "model.class_weighting", mod.class_weighting,
          "use 'balanced' or 'none'")
     need(sim.auto_threshold or 0.34 <= sim.confidence_threshold <= 1,  # type: ignore[operator]

@@ -61,6 +61,8 @@ def train_members(
         ]
         if cfg.warmup_epochs > 0:
             callbacks.insert(0, _warmup(lr, cfg.warmup_epochs))
+        if cfg.ema_decay > 0:
+            callbacks.insert(0, _weight_average(cfg.ema_decay))  # first: early stopping must see the average
         hist = model.fit(
             x_train, fit_labels(y_train, cfg), validation_data=(x_val, fit_labels(y_val, cfg)),
             epochs=cfg.max_epochs, batch_size=cfg.batch_size,
@@ -91,6 +93,47 @@ def _warmup(lr: float, epochs: int) -> Any:
                 self.model.optimizer.learning_rate.assign(lr * (epoch + 1) / epochs)
 
     return Warmup()
+
+
+def _weight_average(decay: float) -> Any:
+    """Keras callback: Polyak averaging of the weights.
+
+    After every training batch the average moves towards the weights, with TensorFlow's warm-up
+    (decay min(``decay``, (1 + t) / (10 + t)) at update t) so the random initial weights fade fast.
+    Validation runs on the average and the average stays in the model through ``on_epoch_end``, so
+    early stopping and the LR schedule judge it and early stopping keeps it as the best weights;
+    the raw weights come back when the next epoch begins. Training ends with the average in the
+    model. Weights only: the member's graph, and so the export, are unchanged.
+    """
+    import keras
+
+    class WeightAverage(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+            self.average = [np.array(w, dtype=np.float64) for w in self.model.get_weights()]
+            self.updates = 0
+            self.raw: list[np.ndarray] | None = None
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            d = min(decay, (1 + self.updates) / (10 + self.updates))
+            self.updates += 1
+            for a, w in zip(self.average, self.model.get_weights(), strict=True):
+                a *= d
+                a += (1 - d) * w
+
+        def on_test_begin(self, logs: dict[str, float] | None = None) -> None:
+            if self.raw is None:
+                self.raw = self.model.get_weights()
+                self.model.set_weights([a.astype(r.dtype) for a, r in zip(self.average, self.raw, strict=True)])
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            if self.raw is not None:
+                self.model.set_weights(self.raw)
+                self.raw = None
+
+        def on_train_end(self, logs: dict[str, float] | None = None) -> None:
+            self.on_test_begin()
+
+    return WeightAverage()
 
 
 def _history_rows(history: dict[str, list[float]]) -> list[dict[str, float]]:

@@ -62,6 +62,7 @@ def test_round_5_candidate_is_the_default_with_16_units():
     ("recurrent_dropout", 1.0, "must be in [0, 1)"),
     ("label_smoothing", 1.0, "must be in [0, 1)"),
     ("warmup_epochs", -1, "must be 0..1000"),
+    ("ema_decay", 1.0, "must be in [0, 1)"),
     ("class_weighting", "inverse", "use 'balanced' or 'none'"),
     ("batch_norm", 1, "must be bool"),
 ])
@@ -126,3 +127,31 @@ def test_the_inference_twin_computes_what_inference_computes():
     # equal up to float rounding (the loop and the fused LSTM kernel sum in another order); parity needs 1e-5
     diff = np.abs(np.asarray(twin(x, training=False)) - np.asarray(m(x, training=False))).max()
     assert diff <= 1e-6, diff
+
+
+def test_weight_averaging_validates_on_and_ends_with_the_average_of_the_batch_weights():
+    """ema_decay: the average moves after every batch; validation (and so early stopping) sees the
+    average, and training ends with it in the model. Recomputed here from the weights after each batch."""
+    import keras
+
+    from signalpack.train.ensemble import _weight_average
+
+    decay = 0.9
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(96, 10, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 96)
+    m = build_member(4, ModelConfig(ema_decay=decay), 1e-2)
+    seen: list[list[np.ndarray]] = []
+    record = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(m.get_weights()),
+                                            on_train_batch_end=lambda b, logs: seen.append(m.get_weights()))
+    hist = m.fit(x, y, validation_data=(x[:32], y[:32]), epochs=3, batch_size=32, shuffle=False, verbose=0,
+                 callbacks=[_weight_average(decay), record])
+    assert len(seen) == 1 + 9  # the initial weights, then 3 batches × 3 epochs
+    avg = [np.asarray(w, np.float64) for w in seen[0]]
+    for t, ws in enumerate(seen[1:]):
+        d = min(decay, (1 + t) / (10 + t))
+        avg = [a * d + (1 - d) * np.asarray(w, np.float64) for a, w in zip(avg, ws, strict=True)]
+    final = m.get_weights()
+    assert all(np.allclose(f, a, atol=1e-6) for f, a in zip(final, avg, strict=True))
+    assert not all(np.allclose(f, r, atol=1e-4) for f, r in zip(final, seen[-1], strict=True))  # not the raw ones
+    assert hist.history["val_loss"][-1] == pytest.approx(float(m.evaluate(x[:32], y[:32], verbose=0)[0]), abs=1e-5)
