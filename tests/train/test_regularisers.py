@@ -23,7 +23,7 @@ ORIGINAL_DESIGN = Path(__file__).resolve().parents[2] / "docs" / "configs" / "or
 ROUND5_U16 = ORIGINAL_DESIGN.with_name("round5_u16.toml")
 
 ALL_ON = {"weight_decay": 1e-3, "input_noise": 0.1, "input_dropout": 0.1, "recurrent_dropout": 0.1,
-          "label_smoothing": 0.1, "warmup_epochs": 2, "class_weighting": "none"}
+          "label_smoothing": 0.1, "warmup_epochs": 2, "ema_decay": 0.9, "class_weighting": "none"}
 
 
 def test_defaults_are_the_original_shape_with_issue_16_s_regularisation():
