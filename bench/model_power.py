@@ -24,7 +24,8 @@ Not the issue's set, and run only on their own (``--series e0,e1,…,e9 --out
 bench/model_power_extra.json``): ``e0``..``e9``, ten more fresh planted series (seeds
 5300 + i), which estimate how often the ensemble shows skill, beside the logistic regression
 and the oracle of ``bench/verdict_power.py``. Likewise ``f0``..``f14`` (seeds 5400 + i), registered
-in the third session for round 6's candidate (``bench/model_power_f_*.json``); a run holds one set only.
+in the third session for round 6's candidate (``bench/model_power_f_*.json``), and ``g0``..``g14``
+(seeds 5500 + i) for round 7's (``bench/model_power_g_*.json``); a run holds one set only.
 
 The bars (issue 16, "Must show"): on the planted series the ensemble shows model skill in
 at least 4 of 5 and its balanced accuracy averages at least the logistic regression's
@@ -58,9 +59,10 @@ SHARED = ROOT.parent / "shared" / "data"
 PLANTED = tuple(SeriesSpec(f"p{i}", "ar1", 5100 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(5))
 WALKS = tuple(SeriesSpec(f"r{i}", "random_walk", 6000 + i, n_bars=nc.N_BARS, drift=nc.DRIFT) for i in range(10))
 EXTRA = (*(SeriesSpec(f"e{i}", "ar1", 5300 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(10)),
-         *(SeriesSpec(f"f{i}", "ar1", 5400 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)))
+         *(SeriesSpec(f"f{i}", "ar1", 5400 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)),
+         *(SeriesSpec(f"g{i}", "ar1", 5500 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)))
 """Not the issue's set: more fresh planted series, to estimate the ensemble's skill rate; run on their own.
-e0..e9 (second session) and f0..f14 (third session), each set with its own --out."""
+e0..e9 (second session), f0..f14 and g0..g14 (third session), each set with its own --out."""
 REAL = {"sp500": ROOT / "train" / "data" / "sp500_daily.csv.gz", "goog": SHARED / "goog_daily.csv",
         "eurusd": SHARED / "eurusd_hourly.csv"}
 PARTS = ("lr", "ensemble")
@@ -119,7 +121,7 @@ def select(arg: str | None) -> list[Series]:
         raise SystemExit(f"--series {arg!r}: the extra series ({', '.join(sorted(extra))}) are not the issue's set; "
                          "run them on their own, with their own --out")
     if len({n[0] for n in set(names) & extra}) > 1:
-        raise SystemExit(f"--series {arg!r}: run the e* and f* extra sets apart, each with its own --out")
+        raise SystemExit(f"--series {arg!r}: run the e*, f* and g* extra sets apart, each with its own --out")
     return [known[n] for n in dict.fromkeys(names)]
 
 

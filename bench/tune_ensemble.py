@@ -60,6 +60,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
                    "input_dropout": 0.4, "lstm_units": 16, "ema_decay": 0.995},
     "u8": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
            "input_dropout": 0.4, "lstm_units": 8},
+    # round 7 (third session): LSTM(16) with a wide path (linear_skip), a linear map of the last step
+    "u16_skip": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                 "input_dropout": 0.4, "lstm_units": 16, "linear_skip": True},
 }
 
 

@@ -49,7 +49,8 @@ TRAINING_ONLY_LAYERS = ("GaussianNoise", "GaussianDropout")
 def inference_twin(model: Any) -> Any:
     """The member as inference sees it: the same weights, without training-only parts.
 
-    Gaussian noise layers are dropped and the LSTM's input and recurrent dropout set to 0. Both act
+    Gaussian noise layers are dropped (in a functional member, ``linear_skip``, kept with a deviation
+    of 0) and the LSTM's input and recurrent dropout set to 0. Both act
     in training only, so the twin computes what ``model(x, training=False)`` computes (up to float
     rounding: the two LSTM kernels sum in another order; the parity gate checks the result). An LSTM
     with recurrent dropout, though, traces to a while loop that tf2onnx emits as ``Loop``; the twin
@@ -59,19 +60,23 @@ def inference_twin(model: Any) -> Any:
 
     config = model.get_config()
     layers = config["layers"]
+    sequential = isinstance(model, keras.Sequential)
     kept = [
-        layer for layer in layers if layer["class_name"] not in TRAINING_ONLY_LAYERS
+        layer for layer in layers if not (sequential and layer["class_name"] in TRAINING_ONLY_LAYERS)
     ]
     changed = len(kept) != len(layers)
     for layer in kept:
-        if layer["class_name"] == "LSTM":
-            cfg = layer["config"]
-            if cfg.get("dropout") or cfg.get("recurrent_dropout"):
-                cfg["dropout"], cfg["recurrent_dropout"] = 0.0, 0.0
-                changed = True
+        cfg = layer["config"]
+        if layer["class_name"] == "LSTM" and (cfg.get("dropout") or cfg.get("recurrent_dropout")):
+            cfg["dropout"], cfg["recurrent_dropout"] = 0.0, 0.0
+            changed = True
+        if layer["class_name"] in TRAINING_ONLY_LAYERS:  # a functional member (linear_skip): kept, made identity
+            cfg["stddev" if layer["class_name"] == "GaussianNoise" else "rate"] = 0.0
+            changed = True
     if not changed:
         return model
-    twin = keras.Sequential.from_config({**config, "layers": kept})
+    twin = (keras.Sequential.from_config({**config, "layers": kept}) if sequential
+            else keras.Model.from_config(config))
     twin.set_weights(model.get_weights())
     return twin
 

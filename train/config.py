@@ -96,6 +96,8 @@ class ModelConfig:
     input_dropout, recurrent_dropout : the LSTM's dropout on its inputs and on its recurrent state.
     label_smoothing : cross-entropy against labels smoothed by this amount.
     warmup_epochs : the learning rate rises linearly over these first epochs.
+    linear_skip : add a wide path: a linear map of the window's last step, summed with the deep
+        path's logits before the softmax (Wide & Deep). Changes the member's shape; exported as is.
     ema_decay : > 0: validation, early stopping and the trained member use the exponential moving
         average of the weights (Polyak averaging), updated after every batch with this decay.
     class_weighting : "balanced" (scikit-learn's balanced weights) or "none".
@@ -120,6 +122,7 @@ class ModelConfig:
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
     ema_decay: float = 0.0
+    linear_skip: bool = False
     class_weighting: str = "balanced"
 
 

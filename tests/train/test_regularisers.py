@@ -21,6 +21,7 @@ from tests.conftest import SP500
 
 ORIGINAL_DESIGN = Path(__file__).resolve().parents[2] / "docs" / "configs" / "original_design.toml"
 ROUND5_U16 = ORIGINAL_DESIGN.with_name("round5_u16.toml")
+ROUND7_U16_SKIP = ORIGINAL_DESIGN.with_name("round7_u16_skip.toml")
 
 ALL_ON = {"weight_decay": 1e-3, "input_noise": 0.1, "input_dropout": 0.1, "recurrent_dropout": 0.1,
           "label_smoothing": 0.1, "warmup_epochs": 2, "ema_decay": 0.9, "class_weighting": "none"}
@@ -52,6 +53,7 @@ def test_round_5_candidate_is_the_default_with_16_units():
     """docs/model_power.md evaluates it as "the default, LSTM(16)": nothing else may differ."""
     cfg = load_config(ROUND5_U16)
     assert cfg.model == replace(ModelConfig(), lstm_units=16)
+    assert load_config(ROUND7_U16_SKIP).model == replace(ModelConfig(), lstm_units=16, linear_skip=True)
     assert (cfg.labels, cfg.split, cfg.simulation, cfg.seed) == (TrainConfig().labels, TrainConfig().split,
                                                                  TrainConfig().simulation, TrainConfig().seed)
 
@@ -63,6 +65,7 @@ def test_round_5_candidate_is_the_default_with_16_units():
     ("label_smoothing", 1.0, "must be in [0, 1)"),
     ("warmup_epochs", -1, "must be 0..1000"),
     ("ema_decay", 1.0, "must be in [0, 1)"),
+    ("linear_skip", "yes", "must be bool"),
     ("class_weighting", "inverse", "use 'balanced' or 'none'"),
     ("batch_norm", 1, "must be bool"),
 ])
@@ -99,16 +102,42 @@ def test_a_run_with_every_regulariser_exports_with_parity(tmp_path, tiny_config)
     from signalpack.export.exporter import export_run
     from signalpack.train.pipeline import train_run
 
-    cfg = tiny_config.with_overrides(**{f"model__{k}": v for k, v in ALL_ON.items()})
+    every = {**ALL_ON, "linear_skip": True}  # the wide path too: a functional member
+    cfg = tiny_config.with_overrides(**{f"model__{k}": v for k, v in every.items()})
     run = train_run(SP500, cfg, tmp_path / "run")
     recorded = json.loads((run.run_dir / "config.json").read_text())["model"]
-    assert {k: recorded[k] for k in ALL_ON} == ALL_ON
+    assert {k: recorded[k] for k in every} == every
     assert config_from_dict(json.loads((run.run_dir / "config.json").read_text())).model == cfg.model
     result = export_run(run.run_dir, tmp_path / "b.onnx")
     assert result.report.passed and result.report.max_abs_diff <= 1e-5
     ops = [n.op_type for n in onnx.load(str(tmp_path / "b.onnx")).graph.node]
     assert ops.count("LSTM") == 3 and not {"Loop", "Scan", "If", "RandomNormal", "RandomNormalLike",
                                             "Dropout"} & set(ops)
+
+
+def test_linear_skip_adds_a_linear_map_of_the_last_step_to_the_logits():
+    """The wide path alone (deep logits zeroed) is a multinomial logistic regression on the window's
+    last step; the inference twin of the functional member, noise and dropouts on, computes the same."""
+    from signalpack.export.convert import inference_twin
+
+    cfg = ModelConfig(linear_skip=True, input_noise=0.1)
+    m = build_member(5, cfg, 1e-3)
+    names = {layer.name for layer in m.layers}
+    assert {"lstm", "deep_logits", "last_step", "wide_logits", "probabilities"} <= names
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(8, 10, 5)).astype(np.float32)
+    m.get_layer("deep_logits").set_weights([np.zeros((16, 3), np.float32), np.zeros(3, np.float32)])
+    w, b = rng.normal(size=(5, 3)).astype(np.float32), np.array([0.1, -0.2, 0.3], np.float32)
+    m.get_layer("wide_logits").set_weights([w, b])
+    z = x[:, -1, :] @ w + b
+    want = np.exp(z - z.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    assert np.allclose(np.asarray(m(x, training=False)), want, atol=1e-6)
+    x[:, :-1, :] += 5.0  # earlier steps reach the output only through the (now silent) deep path
+    assert np.allclose(np.asarray(m(x, training=False)), want, atol=1e-6)
+    twin = inference_twin(m)
+    assert twin is not m and twin.get_layer("lstm").recurrent_dropout == 0
+    assert np.allclose(np.asarray(twin(x, training=False)), want, atol=1e-6)
 
 
 def test_the_inference_twin_computes_what_inference_computes():
