@@ -98,14 +98,11 @@ def validation_scores(csv: Path, model_overrides: dict[str, Any], series: Series
         "windows": {"train": len(tr), "validation": len(va)},
     }
     if series is not None:
-        from verdict_power import oracle_probs
+        from verdict_power import balanced_oracle_probs
 
         te = ds.ends["test"]
         y_te = ds.labels(te)
-        lab = cfg.labels
-        prior = np.bincount(y_tr, minlength=3) / len(y_tr)
-        oracle = oracle_probs(ds.frame.get_column("close").to_numpy(), te, series, lab.horizon, lab.threshold,
-                              lab.vol_window) / prior
+        oracle = balanced_oracle_probs(ds, series, cfg.labels, te)
         test_probs = [member_predict(m.model, ds.windows(te)) for m in members]
         out["test"] = {
             "ensemble_ba": round(balanced_accuracy(y_te, ensemble_predict(test_probs, weights)), 4),

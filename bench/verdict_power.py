@@ -85,6 +85,15 @@ def oracle_probs(close: np.ndarray, rows: np.ndarray, spec: SeriesSpec, horizon:
     return np.stack([p_sell, 1.0 - p_sell - p_buy, p_buy], axis=1)
 
 
+def balanced_oracle_probs(ds: Any, spec: SeriesSpec, labels: Any, rows: np.ndarray) -> np.ndarray:
+    """The oracle's probabilities at ``rows`` of dataset ``ds``, divided by the training labels' frequencies
+    and renormalised: what a model trained with balanced class weights estimates, so the argmaxes compare."""
+    prior = np.bincount(ds.labels(ds.ends["train"]), minlength=3) / len(ds.ends["train"])
+    p = oracle_probs(ds.frame.get_column("close").to_numpy(), rows, spec, labels.horizon, labels.threshold,
+                     labels.vol_window) / prior
+    return p / p.sum(axis=1, keepdims=True)
+
+
 def run_series(spec: SeriesSpec, work: Path) -> dict[str, Any]:
     """Both models' records on one generated series."""
     from signalpack.score.features import default_feature_spec
@@ -100,16 +109,9 @@ def run_series(spec: SeriesSpec, work: Path) -> dict[str, Any]:
     fspec = default_feature_spec()
     data = load_ohlcv(csv, min_rows=fspec.lookback + cfg.model.seq_len + cfg.labels.horizon)
     ds = build_dataset(labelled_features(data.frame, fspec, cfg), fspec, cfg)
-    close = ds.frame.get_column("close").to_numpy()
     lab = cfg.labels
-    prior = np.bincount(ds.labels(ds.ends["train"]), minlength=3) / len(ds.ends["train"])
-
-    def probs(rows: np.ndarray) -> np.ndarray:
-        p = oracle_probs(close, rows, spec, lab.horizon, lab.threshold, lab.vol_window) / prior
-        return p / p.sum(axis=1, keepdims=True)
-
-    judged = assess(ds, cfg.simulation, lab.horizon, cfg.seed, probs(ds.ends["validation"]), probs(ds.test_ends),
-                    member_test_probs=(), learning=None)
+    judged = assess(ds, cfg.simulation, lab.horizon, cfg.seed, balanced_oracle_probs(ds, spec, lab, ds.ends["validation"]),
+                    balanced_oracle_probs(ds, spec, lab, ds.test_ends), member_test_probs=(), learning=None)
     rec["oracle"] = _brief(nc.summarise(judged.verdict.to_dict(), judged.threshold_record, judged.metrics,
                                         judged.simulation))
     rec["seconds"] = round(time.monotonic() - t0, 1)
