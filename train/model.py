@@ -45,10 +45,10 @@ def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any
         keras.layers.Dense(u, activation="relu", name=f"dense_{i}")
         for i, u in enumerate(cfg.dense_units)
     ]
-    layers.append(keras.layers.Dense(3, activation="softmax", name="probabilities"))
     if cfg.linear_skip:
         model = _with_linear_skip(layers, cfg.seq_len)
     else:
+        layers.append(keras.layers.Dense(3, activation="softmax", name="probabilities"))
         model = keras.Sequential(layers, name="member")
     optimizer = (keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=cfg.weight_decay)
                  if cfg.weight_decay > 0 else keras.optimizers.Adam(learning_rate=learning_rate))
@@ -63,19 +63,19 @@ def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any
 def _with_linear_skip(layers: list[Any], seq_len: int) -> Any:
     """The member with a wide path (Wide & Deep): softmax(deep logits + W · last step's features + b).
 
-    The deep path is ``layers`` (input, …, the output Dense) with the output's softmax moved after
-    the sum; the wide path is a linear map of the window's last step, the logistic regression's
+    The deep path is ``layers`` (the input and the hidden layers) and a linear output Dense; the
+    softmax comes after the sum. The wide path is a linear map of the window's last step, the logistic regression's
     input. Built from plain layers (Cropping1D, Flatten, Dense, Add): no Lambda, so the saved
     member loads with ``safe_mode=True``, and the export still holds one fused LSTM op.
     """
     import keras
 
-    inputs, *hidden, head = layers
+    inputs, *hidden = layers
     h = inputs
     for layer in hidden:
         h = layer(h)
     deep = keras.layers.Dense(3, name="deep_logits")(h)
     last = keras.layers.Cropping1D((seq_len - 1, 0), name="last_step")(inputs)
     wide = keras.layers.Dense(3, name="wide_logits")(keras.layers.Flatten(name="last_step_flat")(last))
-    out = keras.layers.Activation("softmax", name=head.name)(keras.layers.Add(name="logits")([deep, wide]))
+    out = keras.layers.Activation("softmax", name="probabilities")(keras.layers.Add(name="logits")([deep, wide]))
     return keras.Model(inputs, out, name="member")
