@@ -25,7 +25,8 @@ bench/model_power_extra.json``): ``e0``..``e9``, ten more fresh planted series (
 5300 + i), which estimate how often the ensemble shows skill, beside the logistic regression
 and the oracle of ``bench/verdict_power.py``. Likewise ``f0``..``f14`` (seeds 5400 + i), registered
 in the third session for round 6's candidate (``bench/model_power_f_*.json``), and ``g0``..``g14``
-(seeds 5500 + i) for round 7's (``bench/model_power_g_*.json``); a run holds one set only.
+(seeds 5500 + i) for round 7's, which failed its gate, so the fourth session registered them for
+round 8's (``bench/model_power_g_*.json``); a run holds one set only.
 
 The bars (issue 16, "Must show"): on the planted series the ensemble shows model skill in
 at least 4 of 5 and its balanced accuracy averages at least the logistic regression's

@@ -63,6 +63,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # round 7 (third session): LSTM(16) with a wide path (linear_skip), a linear map of the last step
     "u16_skip": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
                  "input_dropout": 0.4, "lstm_units": 16, "linear_skip": True},
+    # round 8 (fourth session): the default member with a residual wide path: the wide path is the
+    # training windows' logistic regression, frozen, and the LSTM learns what it misses
+    "residual": {**ORIGINAL, "batch_norm": False, "dropout": 0.3, "recurrent_dropout": 0.3, "batch_size": 256,
+                 "input_dropout": 0.4, "lstm_units": 64, "linear_skip": True, "linear_skip_mode": "residual"},
 }
 
 

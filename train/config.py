@@ -98,6 +98,10 @@ class ModelConfig:
     warmup_epochs : the learning rate rises linearly over these first epochs.
     linear_skip : add a wide path: a linear map of the window's last step, summed with the deep
         path's logits before the softmax (Wide & Deep). Changes the member's shape; exported as is.
+    linear_skip_mode : how the wide path is fitted. "joint": trained with the rest, from a random
+        start. "residual": set to the balanced logistic regression fitted on the training windows'
+        last step and frozen; the deep path starts at zero and learns only what the regression
+        misses, and the untrained start (the regression itself) is a candidate for early stopping.
     ema_decay : > 0: validation, early stopping and the trained member use the exponential moving
         average of the weights (Polyak averaging), updated after every batch with this decay.
     class_weighting : "balanced" (scikit-learn's balanced weights) or "none".
@@ -123,6 +127,7 @@ class ModelConfig:
     warmup_epochs: int = 0
     ema_decay: float = 0.0
     linear_skip: bool = False
+    linear_skip_mode: str = "joint"
     class_weighting: str = "balanced"
 
 
@@ -276,6 +281,10 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     need(0 <= mod.label_smoothing < 1, "model.label_smoothing", mod.label_smoothing, "must be in [0, 1)")
     need(0 <= mod.warmup_epochs <= 1000, "model.warmup_epochs", mod.warmup_epochs, "must be 0..1000")
     need(0 <= mod.ema_decay < 1, "model.ema_decay", mod.ema_decay, "must be in [0, 1)")
+    need(mod.linear_skip_mode in ("joint", "residual"), "model.linear_skip_mode", mod.linear_skip_mode,
+         "use 'joint' or 'residual'")
+    need(mod.linear_skip or mod.linear_skip_mode == "joint", "model.linear_skip_mode", mod.linear_skip_mode,
+         "needs model.linear_skip = true")
     need(mod.class_weighting in ("balanced", "none"), "model.class_weighting", mod.class_weighting,
          "use 'balanced' or 'none'")
     need(sim.auto_threshold or 0.34 <= sim.confidence_threshold <= 1,  # type: ignore[operator]

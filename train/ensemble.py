@@ -12,7 +12,8 @@ from signalpack.train.config import ModelConfig
 from signalpack.train.model import build_member, configure_determinism
 
 __all__ = [
-    "MemberResult", "train_members", "member_predict", "ensemble_weights", "ensemble_predict", "WEIGHT_METRIC",
+    "WEIGHT_METRIC", "MemberResult", "ensemble_predict", "ensemble_weights", "logistic_start", "member_predict",
+    "train_members",
 ]
 
 log = logging.getLogger("signalpack.train")
@@ -45,14 +46,18 @@ def train_members(
     import keras
 
     members = []
+    residual = cfg.linear_skip and cfg.linear_skip_mode == "residual"
+    weights = class_weight if cfg.class_weighting == "balanced" else None
+    wide = logistic_start(x_train[:, -1, :], y_train, weights) if residual else None
     for i, lr in enumerate(cfg.learning_rates):
         member_seed = seed + i
         configure_determinism(member_seed)
-        model = build_member(x_train.shape[2], cfg, lr)
+        model = build_member(x_train.shape[2], cfg, lr, wide=wide)
+        # residual: the untrained member (the logistic regression) competes with every epoch
+        start = (float(model.evaluate(x_val, fit_labels(y_val, cfg), batch_size=4096, verbose=0)[0])
+                 if residual else None)
         callbacks = [
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-            ),
+            _early_stopping(cfg.patience, start, model.get_weights() if residual else None),
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss", factor=cfg.lr_factor, patience=cfg.lr_patience,
                 min_lr=cfg.min_lr,
@@ -66,13 +71,48 @@ def train_members(
         hist = model.fit(
             x_train, fit_labels(y_train, cfg), validation_data=(x_val, fit_labels(y_val, cfg)),
             epochs=cfg.max_epochs, batch_size=cfg.batch_size,
-            class_weight=class_weight if cfg.class_weighting == "balanced" else None, shuffle=True,
-            callbacks=callbacks, verbose=0,
+            class_weight=weights, shuffle=True, callbacks=callbacks, verbose=0,
         )
         rows = _history_rows(hist.history)
         best = int(np.argmin([r["val_loss"] for r in rows])) + 1 if rows else 0
+        if start is not None and rows and min(r["val_loss"] for r in rows) >= start:
+            best = 0  # no epoch beat the logistic regression the member started as
         members.append(MemberResult(model, lr, member_seed, rows, best))
     return members
+
+
+def logistic_start(x_last: np.ndarray, y: np.ndarray, class_weight: dict[int, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The wide path's start for ``linear_skip_mode = "residual"``: a multinomial logistic regression.
+
+    Fitted on the training windows' last step (the scaled features the wide path sees) with the
+    members' class weights and scikit-learn's defaults (lbfgs, C = 1), as the logistic-regression
+    baseline is. Returns (kernel (n_features, 3), bias (3,)), float32, so that
+    ``x @ kernel + bias`` are its logits. Deterministic: lbfgs has no randomness.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    classes = np.unique(y)
+    if len(classes) != 3:
+        raise ValueError(f"linear_skip_mode 'residual' needs all 3 classes in the training labels, got {classes.tolist()}")
+    lr = LogisticRegression(class_weight=class_weight, max_iter=2000).fit(x_last.astype(np.float64), y)
+    return lr.coef_.T.astype(np.float32), lr.intercept_.astype(np.float32)
+
+
+def _early_stopping(patience: int, start_loss: float | None, start_weights: list[Any] | None) -> Any:
+    """Keras early stopping on validation loss, restoring the best weights.
+
+    With ``start_loss``, the weights the member started with (``start_weights``) are the best so
+    far before the first epoch: an epoch must beat them to be kept.
+    """
+    import keras
+
+    class _FromStart(keras.callbacks.EarlyStopping):
+        def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
+            super().on_train_begin(logs)
+            if start_loss is not None:
+                self.best, self.best_weights, self.best_epoch = start_loss, start_weights, -1
+
+    return _FromStart(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 def fit_labels(y: np.ndarray, cfg: ModelConfig) -> np.ndarray:

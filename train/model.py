@@ -25,8 +25,13 @@ def configure_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any:
+def build_member(n_features: int, cfg: ModelConfig, learning_rate: float,
+                 wide: tuple[Any, Any] | None = None) -> Any:
     """A compiled Keras model; inputs are scaled features of shape (seq_len, n_features).
+
+    wide : with ``linear_skip_mode = "residual"``, the wide path's (kernel (n_features, 3), bias (3,)):
+        set and frozen, while the deep path's output layer starts at zero, so the untrained member
+        is exactly that linear model.
 
     Gaussian noise and the dropouts act in
     training only: at inference the graph is a plain LSTM and dense layers (the export's fused LSTM op).
@@ -46,7 +51,11 @@ def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any
         for i, u in enumerate(cfg.dense_units)
     ]
     if cfg.linear_skip:
-        model = _with_linear_skip(layers, cfg.seq_len)
+        model = _with_linear_skip(layers, cfg.seq_len, residual=cfg.linear_skip_mode == "residual")
+        if cfg.linear_skip_mode == "residual":
+            if wide is None:
+                raise ValueError("linear_skip_mode 'residual' needs the wide path's weights")
+            model.get_layer("wide_logits").set_weights([w.astype("float32") for w in wide])
     else:
         layers.append(keras.layers.Dense(3, activation="softmax", name="probabilities"))
         model = keras.Sequential(layers, name="member")
@@ -60,13 +69,15 @@ def build_member(n_features: int, cfg: ModelConfig, learning_rate: float) -> Any
     return model
 
 
-def _with_linear_skip(layers: list[Any], seq_len: int) -> Any:
+def _with_linear_skip(layers: list[Any], seq_len: int, residual: bool = False) -> Any:
     """The member with a wide path (Wide & Deep): softmax(deep logits + W · last step's features + b).
 
     The deep path is ``layers`` (the input and the hidden layers) and a linear output Dense; the
     softmax comes after the sum. The wide path is a linear map of the window's last step, the logistic regression's
     input. Built from plain layers (Cropping1D, Flatten, Dense, Add): no Lambda, so the saved
     member loads with ``safe_mode=True``, and the export still holds one fused LSTM op.
+    ``residual``: the wide Dense is frozen (the caller sets its weights) and the deep output
+    Dense starts at zero.
     """
     import keras
 
@@ -74,8 +85,9 @@ def _with_linear_skip(layers: list[Any], seq_len: int) -> Any:
     h = inputs
     for layer in hidden:
         h = layer(h)
-    deep = keras.layers.Dense(3, name="deep_logits")(h)
+    start = "zeros" if residual else "glorot_uniform"
+    deep = keras.layers.Dense(3, kernel_initializer=start, name="deep_logits")(h)
     last = keras.layers.Cropping1D((seq_len - 1, 0), name="last_step")(inputs)
-    wide = keras.layers.Dense(3, name="wide_logits")(keras.layers.Flatten(name="last_step_flat")(last))
+    wide = keras.layers.Dense(3, trainable=not residual, name="wide_logits")(keras.layers.Flatten(name="last_step_flat")(last))
     out = keras.layers.Activation("softmax", name="probabilities")(keras.layers.Add(name="logits")([deep, wide]))
     return keras.Model(inputs, out, name="member")
