@@ -66,6 +66,8 @@ def test_round_5_candidate_is_the_default_with_16_units():
     ("warmup_epochs", -1, "must be 0..1000"),
     ("ema_decay", 1.0, "must be in [0, 1)"),
     ("linear_skip", "yes", "must be bool"),
+    ("linear_skip_mode", "ridge", "use 'joint' or 'residual'"),
+    ("linear_skip_mode", "residual", "needs model.linear_skip = true"),
     ("class_weighting", "inverse", "use 'balanced' or 'none'"),
     ("batch_norm", 1, "must be bool"),
 ])
@@ -102,7 +104,7 @@ def test_a_run_with_every_regulariser_exports_with_parity(tmp_path, tiny_config)
     from signalpack.export.exporter import export_run
     from signalpack.train.pipeline import train_run
 
-    every = {**ALL_ON, "linear_skip": True}  # the wide path too: a functional member
+    every = {**ALL_ON, "linear_skip": True, "linear_skip_mode": "residual"}  # the wide path too: a functional member
     cfg = tiny_config.with_overrides(**{f"model__{k}": v for k, v in every.items()})
     run = train_run(SP500, cfg, tmp_path / "run")
     recorded = json.loads((run.run_dir / "config.json").read_text())["model"]
@@ -184,3 +186,57 @@ def test_weight_averaging_validates_on_and_ends_with_the_average_of_the_batch_we
     assert all(np.allclose(f, a, atol=1e-6) for f, a in zip(final, avg, strict=True))
     assert not all(np.allclose(f, r, atol=1e-4) for f, r in zip(final, seen[-1], strict=True))  # not the raw ones
     assert hist.history["val_loss"][-1] == pytest.approx(float(m.evaluate(x[:32], y[:32], verbose=0)[0]), abs=1e-5)
+
+
+def _residual_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Windows whose label is the tertile of the *first* step's feature 0: invisible to a
+    regression on the last step, learnable by the LSTM. Feature 1 of the last step carries a
+    little of it too, so the regression is not flat."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 10, 3)).astype(np.float32)
+    y = np.digitize(x[:, 0, 0], [-0.43, 0.43])
+    x[:, -1, 1] += 0.3 * (y - 1)
+    return x, y
+
+
+def test_residual_wide_path_starts_as_the_logistic_regression_and_stays_frozen():
+    """linear_skip_mode = "residual": the untrained member is the training windows' balanced LR on
+    the last step (scikit-learn's own probabilities), and the wide path never moves in training."""
+    from sklearn.linear_model import LogisticRegression
+
+    from signalpack.train.ensemble import logistic_start
+
+    x, y = _residual_data(600, 7)
+    weights = {0: 1.2, 1: 0.9, 2: 1.0}
+    ref = LogisticRegression(class_weight=weights, max_iter=2000).fit(x[:, -1, :].astype(np.float64), y)
+    cfg = ModelConfig(linear_skip=True, linear_skip_mode="residual", lstm_units=8, dense_units=(8,))
+    m = build_member(3, cfg, 1e-2, wide=logistic_start(x[:, -1, :], y, weights))
+    assert np.allclose(np.asarray(m(x, training=False)), ref.predict_proba(x[:, -1, :]), atol=1e-5)
+    assert not m.get_layer("wide_logits").trainable and m.get_layer("deep_logits").trainable
+    before = m.get_layer("wide_logits").get_weights()
+    m.fit(x, y, epochs=2, batch_size=64, verbose=0)
+    after = m.get_layer("wide_logits").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert not np.allclose(m.get_layer("deep_logits").get_weights()[0], 0)  # the deep path did train
+    with pytest.raises(ValueError, match="needs the wide path's weights"):
+        build_member(3, cfg, 1e-2)
+
+
+def test_residual_members_keep_the_regression_unless_an_epoch_beats_it():
+    """Early stopping counts the regression as epoch 0. A member whose training only hurts
+    (a rate of 5, far too high) ends as the regression, best epoch 0; one that learns what the
+    regression cannot see (the first step) moves past it."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = _residual_data(3000, 8)
+    xv, yv = _residual_data(1000, 9)
+    cfg = ModelConfig(linear_skip=True, linear_skip_mode="residual", lstm_units=16, dense_units=(16,),
+                      input_dropout=0.0, recurrent_dropout=0.0, dropout=0.0, learning_rates=(5.0, 1e-2),
+                      max_epochs=8, patience=3, batch_size=128)
+    bad, good = train_members(x, y, xv, yv, {0: 1.0, 1: 1.0, 2: 1.0}, cfg, seed=1)
+    lr = LogisticRegression(max_iter=2000).fit(x[:, -1, :].astype(np.float64), y).predict_proba(xv[:, -1, :])
+    assert bad.best_epoch == 0
+    assert np.allclose(np.asarray(bad.model(xv, training=False)), lr, atol=1e-5)
+    assert good.best_epoch > 0
+    acc = float(np.mean(np.asarray(good.model(xv, training=False)).argmax(1) == yv))
+    assert acc > float(np.mean(lr.argmax(1) == yv)) + 0.2, acc
