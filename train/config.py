@@ -102,6 +102,7 @@ class ModelConfig:
         start. "residual": set to the balanced logistic regression fitted on the training windows'
         last step and frozen; the deep path starts at zero and learns only what the regression
         misses, and the untrained start (the regression itself) is a candidate for early stopping.
+        Without ``linear_skip`` there is no wide path, and this is not used.
     ema_decay : > 0: validation, early stopping and the trained member use the exponential moving
         average of the weights (Polyak averaging), updated after every batch with this decay.
     class_weighting : "balanced" (scikit-learn's balanced weights) or "none".
@@ -283,8 +284,6 @@ def _check_ranges(cfg: TrainConfig, source: str) -> None:
     need(0 <= mod.ema_decay < 1, "model.ema_decay", mod.ema_decay, "must be in [0, 1)")
     need(mod.linear_skip_mode in ("joint", "residual"), "model.linear_skip_mode", mod.linear_skip_mode,
          "use 'joint' or 'residual'")
-    need(mod.linear_skip or mod.linear_skip_mode == "joint", "model.linear_skip_mode", mod.linear_skip_mode,
-         "needs model.linear_skip = true")
     need(mod.class_weighting in ("balanced", "none"), "model.class_weighting", mod.class_weighting,
          "use 'balanced' or 'none'")
     need(sim.auto_threshold or 0.34 <= sim.confidence_threshold <= 1,  # type: ignore[operator]

@@ -67,7 +67,6 @@ def test_round_5_candidate_is_the_default_with_16_units():
     ("ema_decay", 1.0, "must be in [0, 1)"),
     ("linear_skip", "yes", "must be bool"),
     ("linear_skip_mode", "ridge", "use 'joint' or 'residual'"),
-    ("linear_skip_mode", "residual", "needs model.linear_skip = true"),
     ("class_weighting", "inverse", "use 'balanced' or 'none'"),
     ("batch_norm", 1, "must be bool"),
 ])
