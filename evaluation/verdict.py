@@ -83,8 +83,8 @@ __all__ = [
     "LINEAR_REFERENCE",
     "LOGISTIC_START",
     "MODEL_METRIC",
-    "NO_DIRECTION_REFERENCES",
     "NOTHING_ADDED",
+    "NO_DIRECTION_REFERENCES",
     "RANDOM_START",
     "LearningDiagnostics",
     "StrategyEvidence",
@@ -205,8 +205,9 @@ class LearningDiagnostics:
         epochs = ", ".join(str(e) for e in self.best_epochs)
         if not moved:
             return [f"{NOTHING_ADDED} (best epochs: {epochs})"]
-        return [f"{moved} of {len(self.best_epochs)} members moved past their starting {LOGISTIC_START} "
-                f"on validation loss (best epochs: {epochs}; 0 = the start, kept)"]
+        moved_text = (f"{moved} of {len(self.best_epochs)} members moved past their starting {LOGISTIC_START} "
+                      f"on validation loss (best epochs: {epochs}; 0 = the start, kept)")
+        return [moved_text]
 
     def to_dict(self) -> dict[str, Any]:
         return {
