@@ -26,7 +26,9 @@ bench/model_power_extra.json``): ``e0``..``e9``, ten more fresh planted series (
 and the oracle of ``bench/verdict_power.py``. Likewise ``f0``..``f14`` (seeds 5400 + i), registered
 in the third session for round 6's candidate (``bench/model_power_f_*.json``), and ``g0``..``g14``
 (seeds 5500 + i) for round 7's, which failed its gate, so the fourth session registered them for
-round 8's (``bench/model_power_g_*.json``); a run holds one set only.
+round 8's (``bench/model_power_g_*.json``), and ``h0``..``h14`` (seeds 5600 + i) for round 8 judged
+by the verdict's rule for members that start as a logistic regression (``bench/model_power_h_*.json``);
+a run holds one set only.
 
 The bars (issue 16, "Must show"): on the planted series the ensemble shows model skill in
 at least 4 of 5 and its balanced accuracy averages at least the logistic regression's
@@ -61,7 +63,8 @@ PLANTED = tuple(SeriesSpec(f"p{i}", "ar1", 5100 + i, n_bars=nc.N_BARS, drift=nc.
 WALKS = tuple(SeriesSpec(f"r{i}", "random_walk", 6000 + i, n_bars=nc.N_BARS, drift=nc.DRIFT) for i in range(10))
 EXTRA = (*(SeriesSpec(f"e{i}", "ar1", 5300 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(10)),
          *(SeriesSpec(f"f{i}", "ar1", 5400 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)),
-         *(SeriesSpec(f"g{i}", "ar1", 5500 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)))
+         *(SeriesSpec(f"g{i}", "ar1", 5500 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)),
+         *(SeriesSpec(f"h{i}", "ar1", 5600 + i, n_bars=nc.N_BARS, drift=nc.DRIFT, phi=nc.PHI) for i in range(15)))
 """Not the issue's set: more fresh planted series, to estimate the ensemble's skill rate; run on their own.
 e0..e9 (second session), f0..f14 and g0..g14 (third session), each set with its own --out."""
 REAL = {"sp500": ROOT / "train" / "data" / "sp500_daily.csv.gz", "goog": SHARED / "goog_daily.csv",

@@ -51,7 +51,7 @@ from synthetic import SeriesSpec, write_csv
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "verdict_power.json"
 BAR_OF_FIVE = 4  # issue 16: skill on at least 4 of 5 planted series
-RESERVED = ((1000, 1010), (2000, 2005), (5000, 5005), (5100, 5105), (5300, 5310), (5400, 5415), (5500, 5515), (6000, 6010), (9000, 9010))
+RESERVED = ((1000, 1010), (2000, 2005), (5000, 5005), (5100, 5105), (5300, 5310), (5400, 5415), (5500, 5515), (5600, 5615), (6000, 6010), (9000, 9010))
 """Seed ranges [first, last) other benchmarks spend: refused here, so every series is fresh."""
 
 

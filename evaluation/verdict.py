@@ -17,6 +17,14 @@ model_skill (true | false)
     validation labels (``class_prior_log_loss``); the reason reads "the model did not
     learn beyond the class prior".
 
+    The best-epoch half assumes members that start from random weights, whose first
+    epochs learn little more than the prior. A member with a residual wide path
+    (``linear_skip_mode = "residual"``) starts as a logistic regression fitted on the
+    training windows, and its start competes as epoch 0: staying near it is not "learned
+    nothing". For such members (1) is the validation-loss half alone, with the start's
+    validation loss among the candidates, and the remarks say how many members moved
+    past their start (none: the LSTM path added nothing the validation loss could see).
+
     Which prior: the one the members are trained towards. With balanced class weights
     (the default) the weighted loss of a constant prediction is lowest at the *uniform*
     distribution over the training classes, so a member that learned nothing converges
@@ -73,8 +81,11 @@ from signalpack.score.contract import N_CLASSES
 
 __all__ = [
     "LINEAR_REFERENCE",
+    "LOGISTIC_START",
     "MODEL_METRIC",
     "NO_DIRECTION_REFERENCES",
+    "NOTHING_ADDED",
+    "RANDOM_START",
     "LearningDiagnostics",
     "StrategyEvidence",
     "Verdict",
@@ -90,6 +101,10 @@ SIGNIFICANCE = 0.05  # a null is beaten at 95 % when p <= this
 PSR_LEVEL = 0.95  # PSR against buy-and-hold must reach this
 NOT_LEARNED = "the model did not learn beyond the class prior"
 LINEAR_DOES_AS_WELL = "a linear model does as well"
+RANDOM_START = "random weights"
+LOGISTIC_START = "logistic regression"
+NOTHING_ADDED = ("every member kept its starting logistic regression: the LSTM path added nothing "
+                 "the validation loss could see")
 
 _NAMES = {
     "majority": "majority-class",
@@ -123,11 +138,15 @@ def class_prior_log_loss(y_train: np.ndarray, y_eval: np.ndarray, balanced: bool
 class LearningDiagnostics:
     """Did training move beyond the class prior?
 
-    best_epochs : each member's best (restored) epoch, counted from 1.
-    best_val_loss : the lowest validation loss of any member at any epoch (None: none recorded).
+    best_epochs : each member's best (restored) epoch, counted from 1; 0 is the member's start,
+        kept (only for members that start as a fitted model, ``start``).
+    best_val_loss : the lowest validation loss of any member at any epoch, its start included
+        (None: none recorded).
     prior_val_loss : ``class_prior_log_loss(y_train, y_validation, balanced)``: the prior
         the members are trained towards (the rule's reference).
     frequency_prior_val_loss : the frequency prior's (the majority baseline's), reported.
+    start : what the members start as: "random weights", or "logistic regression" (a residual
+        wide path, module doc), which skips the best-epoch half of rule (1).
     """
 
     best_epochs: tuple[int, ...]
@@ -135,6 +154,7 @@ class LearningDiagnostics:
     prior_val_loss: float
     frequency_prior_val_loss: float | None = None
     prior: str = "class frequencies"
+    start: str = RANDOM_START
 
     @classmethod
     def from_histories(
@@ -144,10 +164,14 @@ class LearningDiagnostics:
         y_train: np.ndarray,
         y_validation: np.ndarray,
         balanced: bool = False,
+        start_val_losses: Sequence[float] | None = None,
     ) -> LearningDiagnostics:
         """From each member's per-epoch rows (with ``val_loss``, as ``MemberResult.history``).
-        balanced : the members were trained with balanced class weights (module doc)."""
+        balanced : the members were trained with balanced class weights (module doc).
+        start_val_losses : members that start as a fitted logistic regression: each one's
+            validation loss before training (its epoch 0). None: random starts."""
         losses = [float(r["val_loss"]) for h in histories for r in h if "val_loss" in r]
+        losses += [float(v) for v in start_val_losses or ()]
         finite = [v for v in losses if math.isfinite(v)]
         return cls(
             tuple(int(e) for e in best_epochs),
@@ -155,12 +179,13 @@ class LearningDiagnostics:
             class_prior_log_loss(y_train, y_validation, balanced),
             class_prior_log_loss(y_train, y_validation),
             "uniform (balanced class weights)" if balanced else "class frequencies",
+            RANDOM_START if start_val_losses is None else LOGISTIC_START,
         )
 
     def failures(self) -> list[str]:
         """Why the model did not learn beyond the class prior (empty: it did)."""
         out = []
-        if not self.best_epochs or max(self.best_epochs) <= MAX_UNLEARNED_EPOCH:
+        if self.start == RANDOM_START and (not self.best_epochs or max(self.best_epochs) <= MAX_UNLEARNED_EPOCH):
             epochs = ", ".join(str(e) for e in self.best_epochs) or "none"
             out.append(f"{NOT_LEARNED}: every member's best epoch is <= {MAX_UNLEARNED_EPOCH} (best epochs: {epochs})")
         if self.best_val_loss is None:
@@ -172,8 +197,20 @@ class LearningDiagnostics:
             )
         return out
 
+    def remarks(self) -> list[str]:
+        """For members that start as a logistic regression: how many moved past it."""
+        if self.start == RANDOM_START:
+            return []
+        moved = sum(e > 0 for e in self.best_epochs)
+        epochs = ", ".join(str(e) for e in self.best_epochs)
+        if not moved:
+            return [f"{NOTHING_ADDED} (best epochs: {epochs})"]
+        return [f"{moved} of {len(self.best_epochs)} members moved past their starting {LOGISTIC_START} "
+                f"on validation loss (best epochs: {epochs}; 0 = the start, kept)"]
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "start": self.start,
             "best_epochs": list(self.best_epochs),
             "best_val_loss": self.best_val_loss,
             "prior_val_loss": self.prior_val_loss,
@@ -299,7 +336,7 @@ def compute_verdict(
     model_failed = _model_rules(differences, learning, metric)
     strategy_skill, strategy_failed = _strategy_rules(strategy)
     linear = differences.get(LINEAR_REFERENCE, {}).get(metric)
-    remarks: list[str] = []
+    remarks: list[str] = learning.remarks() if learning is not None else []
     does_as_well: bool | None = None
     if linear is not None:
         does_as_well = not _better(linear, metric)

@@ -28,6 +28,9 @@ class MemberResult:
     seed: int
     history: list[dict[str, float]]
     best_epoch: int
+    start_val_loss: float | None = None
+    """Residual wide path: the validation loss of the untrained member (the logistic regression),
+    its epoch 0. None: a random start."""
 
 
 def train_members(
@@ -77,7 +80,7 @@ def train_members(
         best = int(np.argmin([r["val_loss"] for r in rows])) + 1 if rows else 0
         if start is not None and rows and min(r["val_loss"] for r in rows) >= start:
             best = 0  # no epoch beat the logistic regression the member started as
-        members.append(MemberResult(model, lr, member_seed, rows, best))
+        members.append(MemberResult(model, lr, member_seed, rows, best, start))
     return members
 
 

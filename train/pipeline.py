@@ -160,8 +160,11 @@ def _fit_evaluate(
     log.info("ensemble weights (%s): %s", WEIGHT_METRIC, [round(w, 4) for w in weights])
 
     member_test = [member_predict(m.model, ds.windows(ds.test_ends)) for m in members]
-    learning = LearningDiagnostics.from_histories([m.best_epoch for m in members], [m.history for m in members],
-                                                  y_tr, y_va, balanced=cfg.model.class_weighting == "balanced")
+    starts = [m.start_val_loss for m in members]
+    learning = LearningDiagnostics.from_histories(
+        [m.best_epoch for m in members], [m.history for m in members], y_tr, y_va,
+        balanced=cfg.model.class_weighting == "balanced",
+        start_val_losses=None if None in starts else [float(s) for s in starts if s is not None])
     judged = assess(ds, cfg.simulation, cfg.labels.horizon, cfg.seed, ensemble_predict(val_probs, weights),
                     ensemble_predict(member_test, weights), member_test, learning)
     log.info("%sthreshold %.2f (%s); verdict: model skill %s, strategy skill %s", f"{name}: " if name else "",

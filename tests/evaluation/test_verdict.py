@@ -12,8 +12,10 @@ from signalpack.evaluation.bootstrap import Interval
 from signalpack.evaluation.metrics import baseline_metrics
 from signalpack.evaluation.verdict import (
     LINEAR_DOES_AS_WELL,
+    LOGISTIC_START,
     MODEL_METRIC,
     NOT_LEARNED,
+    NOTHING_ADDED,
     LearningDiagnostics,
     StrategyEvidence,
     class_prior_log_loss,
@@ -162,3 +164,31 @@ def test_learning_diagnostics_from_member_histories():
     assert d.prior_val_loss == pytest.approx(class_prior_log_loss(y_tr, np.array([1, 1, 0, 2])))
     assert d.failures()[0].startswith(NOT_LEARNED)  # best epochs 2 and 1
     assert LearningDiagnostics.from_histories([3], [[]], y_tr, y_tr).best_val_loss is None
+
+
+def test_members_that_start_as_a_logistic_regression_skip_the_best_epoch_rule():
+    """A residual member's epoch 0 is a fitted regression: keeping it is not "learned nothing",
+    and the verdict says plainly whether the LSTM path moved any member past it."""
+    kept = LearningDiagnostics(best_epochs=(0, 1, 0), best_val_loss=1.05, prior_val_loss=1.09, start=LOGISTIC_START)
+    v = compute_verdict(_diffs(), kept, TRADES)
+    assert (v.model_skill, v.reasons) == (True, ())
+    assert "1 of 3 members moved past their starting logistic regression" in v.remarks[0]
+    none_moved = LearningDiagnostics(best_epochs=(0, 0, 0), best_val_loss=1.05, prior_val_loss=1.09,
+                                     start=LOGISTIC_START)
+    v = compute_verdict(_diffs(), none_moved, TRADES)
+    assert v.model_skill is True and v.remarks[0].startswith(NOTHING_ADDED)
+    # the validation-loss half still holds: a start no better than the prior has learned nothing
+    worse = LearningDiagnostics(best_epochs=(0, 0, 0), best_val_loss=1.10, prior_val_loss=1.09, start=LOGISTIC_START)
+    v = compute_verdict(_diffs(), worse, TRADES)
+    assert v.model_skill is False and v.reasons[0].startswith(NOT_LEARNED)
+    # random starts keep the rule and get no remark
+    assert compute_verdict(_diffs(), LEARNED, TRADES).remarks[:1] != [NOTHING_ADDED]
+    assert not LEARNED.remarks() and LEARNED.to_dict()["start"] == "random weights"
+
+
+def test_start_losses_count_among_the_validation_losses():
+    histories = [[{"epoch": 1, "val_loss": 1.10}], [{"epoch": 1, "val_loss": 1.12}]]
+    y = np.array([0, 1, 1, 2])
+    d = LearningDiagnostics.from_histories([0, 0], histories, y, y, balanced=True, start_val_losses=[1.08, 1.09])
+    assert (d.best_val_loss, d.start, d.to_dict()["start"]) == (1.08, LOGISTIC_START, "logistic regression")
+    assert d.failures() == []  # 1.08 < ln 3, the uniform prior's loss
