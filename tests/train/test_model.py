@@ -14,16 +14,20 @@ def test_member_layers_match_the_design():
     import keras
 
     cfg = ModelConfig()
-    m = build_member(23, cfg, 1e-3)
-    layers = m.layers
-    assert [type(layer).__name__ for layer in layers] == [  # the original shape without BatchNorm (issue 16)
-        "LSTM", "Dropout", "Dense", "Dense", "Dense",
+    wide = (np.zeros((23, 3), np.float32), np.zeros(3, np.float32))
+    m = build_member(23, cfg, 1e-3, wide=wide)
+    # the original shape without BatchNorm (issue 16), and the residual wide path (round 8)
+    assert {type(layer).__name__ for layer in m.layers} == {"InputLayer", "LSTM", "Dropout", "Dense", "Cropping1D",
+                                                          "Flatten", "Add", "Activation"}
+    lstm, drop = m.get_layer("lstm"), m.get_layer("dropout")
+    assert lstm.units == 64
+    assert (lstm.dropout, lstm.recurrent_dropout, drop.rate) == (0.4, 0.3, 0.3)
+    deep = [m.get_layer(n) for n in ("dense_0", "dense_1", "deep_logits", "wide_logits")]
+    assert [(layer.units, layer.activation.__name__) for layer in deep] == [
+        (32, "relu"), (16, "relu"), (3, "linear"), (3, "linear"),
     ]
-    assert layers[0].units == 64
-    assert (layers[0].dropout, layers[0].recurrent_dropout, layers[1].rate) == (0.4, 0.3, 0.3)
-    assert [(layer.units, layer.activation.__name__) for layer in layers[2:]] == [
-        (32, "relu"), (16, "relu"), (3, "softmax"),
-    ]
+    assert m.get_layer("probabilities").activation.__name__ == "softmax"
+    assert not m.get_layer("wide_logits").trainable
     assert m.input_shape == (None, 10, 23) and m.output_shape == (None, 3)
     assert isinstance(m.optimizer, keras.optimizers.Adam)
     assert float(m.optimizer.learning_rate) == np.float32(1e-3)

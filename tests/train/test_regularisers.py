@@ -22,9 +22,11 @@ from tests.conftest import SP500
 ORIGINAL_DESIGN = Path(__file__).resolve().parents[2] / "docs" / "configs" / "original_design.toml"
 ROUND5_U16 = ORIGINAL_DESIGN.with_name("round5_u16.toml")
 ROUND7_U16_SKIP = ORIGINAL_DESIGN.with_name("round7_u16_skip.toml")
+ROUND8_RESIDUAL = ORIGINAL_DESIGN.with_name("round8_residual.toml")
 
 ALL_ON = {"weight_decay": 1e-3, "input_noise": 0.1, "input_dropout": 0.1, "recurrent_dropout": 0.1,
-          "label_smoothing": 0.1, "warmup_epochs": 2, "ema_decay": 0.9, "class_weighting": "none"}
+          "label_smoothing": 0.1, "warmup_epochs": 2, "ema_decay": 0.9, "class_weighting": "none",
+          "linear_skip": False, "linear_skip_mode": "joint"}
 
 
 def test_defaults_are_the_original_shape_with_issue_16_s_regularisation():
@@ -35,6 +37,7 @@ def test_defaults_are_the_original_shape_with_issue_16_s_regularisation():
                                                                                           256)
     assert (m.weight_decay, m.input_noise, m.label_smoothing, m.warmup_epochs,
             m.class_weighting) == (0.0, 0.0, 0.0, 0, "balanced")
+    assert (m.linear_skip, m.linear_skip_mode) == (True, "residual")  # round 8
     y = np.array([0, 2, 1])
     assert fit_labels(y, m) is y  # integer labels and sparse cross-entropy, as before
 
@@ -44,7 +47,7 @@ def test_the_original_design_stays_available_as_a_config_file():
     assert (cfg.batch_norm, cfg.input_dropout, cfg.dropout, cfg.recurrent_dropout, cfg.batch_size,
             cfg.lstm_units) == (True, 0.0, 0.2, 0.0, 128, 64)
     assert cfg == replace(ModelConfig(), batch_norm=True, input_dropout=0.0, dropout=0.2, recurrent_dropout=0.0,
-                          batch_size=128)
+                          batch_size=128, linear_skip=False)
     names = [type(layer).__name__ for layer in build_member(5, cfg, 1e-3).layers]
     assert names == ["LSTM", "BatchNormalization", "Dropout", "Dense", "Dense", "Dense"]
 
@@ -52,8 +55,10 @@ def test_the_original_design_stays_available_as_a_config_file():
 def test_round_5_candidate_is_the_default_with_16_units():
     """docs/model_power.md evaluates it as "the default, LSTM(16)": nothing else may differ."""
     cfg = load_config(ROUND5_U16)
-    assert cfg.model == replace(ModelConfig(), lstm_units=16)
-    assert load_config(ROUND7_U16_SKIP).model == replace(ModelConfig(), lstm_units=16, linear_skip=True)
+    assert cfg.model == replace(ModelConfig(), lstm_units=16, linear_skip=False)
+    assert load_config(ROUND7_U16_SKIP).model == replace(ModelConfig(), lstm_units=16, linear_skip=True,
+                                                         linear_skip_mode="joint")
+    assert load_config(ROUND8_RESIDUAL).model == ModelConfig()  # round 8's candidate became the default
     assert (cfg.labels, cfg.split, cfg.simulation, cfg.seed) == (TrainConfig().labels, TrainConfig().split,
                                                                  TrainConfig().simulation, TrainConfig().seed)
 
@@ -73,6 +78,13 @@ def test_round_5_candidate_is_the_default_with_16_units():
 def test_bad_values_are_refused_naming_the_key(key, value, why):
     with pytest.raises(ConfigError, match=rf"'model\.{key}'.*{why.replace('[', '.').replace('(', '.').replace(')', '.')}"):
         config_from_dict({"model": {key: value}})
+
+
+def test_turning_the_wide_path_off_needs_one_key():
+    """``linear_skip = false`` alone gives the design's plain member; the mode is then unused."""
+    cfg = config_from_dict({"model": {"linear_skip": False}}).model
+    assert [type(layer).__name__ for layer in build_member(5, cfg, 1e-3).layers] == [
+        "LSTM", "Dropout", "Dense", "Dense", "Dense"]
 
 
 def test_noise_and_dropouts_act_in_training_only():
@@ -121,7 +133,7 @@ def test_linear_skip_adds_a_linear_map_of_the_last_step_to_the_logits():
     last step; the inference twin of the functional member, noise and dropouts on, computes the same."""
     from signalpack.export.convert import inference_twin
 
-    cfg = ModelConfig(linear_skip=True, input_noise=0.1)
+    cfg = ModelConfig(linear_skip=True, linear_skip_mode="joint", input_noise=0.1)
     m = build_member(5, cfg, 1e-3)
     names = {layer.name for layer in m.layers}
     assert {"lstm", "deep_logits", "last_step", "wide_logits", "probabilities"} <= names
@@ -146,9 +158,10 @@ def test_the_inference_twin_computes_what_inference_computes():
 
     plain = build_member(5, load_config(ORIGINAL_DESIGN).model, 1e-3)
     assert inference_twin(plain) is plain  # nothing training-only: converted as it is
-    default = build_member(5, ModelConfig(), 1e-3)
+    default = build_member(5, ModelConfig(), 1e-3, wide=(np.ones((5, 3), np.float32), np.zeros(3, np.float32)))
     default_twin = inference_twin(default)  # the default trains with recurrent dropout: converted without it
-    assert default_twin is not default and default_twin.layers[0].recurrent_dropout == 0
+    assert default_twin is not default and default_twin.get_layer("lstm").recurrent_dropout == 0
+    assert np.array_equal(default_twin.get_layer("wide_logits").get_weights()[0], np.ones((5, 3)))
     m = build_member(5, ModelConfig(**{**ALL_ON, "batch_norm": True}), 1e-3)
     twin = inference_twin(m)
     assert [type(layer).__name__ for layer in twin.layers][:2] == ["LSTM", "BatchNormalization"]
@@ -170,7 +183,7 @@ def test_weight_averaging_validates_on_and_ends_with_the_average_of_the_batch_we
     rng = np.random.default_rng(5)
     x = rng.normal(size=(96, 10, 4)).astype(np.float32)
     y = rng.integers(0, 3, 96)
-    m = build_member(4, ModelConfig(ema_decay=decay), 1e-2)
+    m = build_member(4, ModelConfig(ema_decay=decay, linear_skip=False, linear_skip_mode="joint"), 1e-2)
     seen: list[list[np.ndarray]] = []
     record = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: seen.append(m.get_weights()),
                                             on_train_batch_end=lambda b, logs: seen.append(m.get_weights()))
