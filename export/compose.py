@@ -43,6 +43,38 @@ FEATURES_F64 = "feat/features"
 (the feature-parity gate reads it)."""
 
 
+def _structural_order(graph: Any) -> list[Any]:
+    """The nodes of ``graph`` in an order fixed by its structure alone: a post-order depth-first walk
+    from the graph outputs (in output order), each node's inputs in slot order.
+
+    A valid topological order. tf2onnx's own node order is one of several valid ones when the graph
+    branches (a member with a wide path), and which one varies between conversions of the same
+    model; names it generates vary too, so neither can order the nodes reproducibly. Nodes no output
+    depends on (tf2onnx leaves none) follow in their original order.
+    """
+    producer = {o: n for n in graph.node for o in n.output if o}
+    seen: set[int] = set()
+    order: list[Any] = []
+    for out in graph.output:
+        start = producer.get(out.name)
+        if start is None or id(start) in seen:
+            continue
+        seen.add(id(start))
+        stack = [(start, 0)]
+        while stack:  # iterative: a deep chain must not hit the recursion limit
+            node, i = stack[-1]
+            if i < len(node.input):
+                stack[-1] = (node, i + 1)
+                dep = producer.get(node.input[i])
+                if dep is not None and id(dep) not in seen:
+                    seen.add(id(dep))
+                    stack.append((dep, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order + [n for n in graph.node if id(n) not in seen]
+
+
 def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: dict[str, str]) -> tuple[list, list]:
     """Nodes and initializers of ``graph`` with canonical names.
 
@@ -53,11 +85,12 @@ def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: di
 
     rename: dict[str, str] = dict(inputs)
     rename.update(output_names)
-    # Initializers are named by first use in node order (tf2onnx's own order varies
-    # between runs); unused ones are dropped.
+    # Nodes in their structural order, and initializers named by first use in it (tf2onnx's own
+    # order and names vary between runs); unused initializers are dropped.
     by_name = {init.name: init for init in graph.initializer}
+    order = _structural_order(graph)
     inits = []
-    for node in graph.node:
+    for node in order:
         for i in node.input:
             if i in by_name and i not in rename:
                 new = f"{prefix}/w{len(inits)}"
@@ -65,7 +98,7 @@ def _canonical(graph: Any, prefix: str, inputs: dict[str, str], output_names: di
                 inits.append(numpy_helper.from_array(numpy_helper.to_array(by_name[i]), new))
     counter = 0
     nodes = []
-    for k, node in enumerate(graph.node):
+    for k, node in enumerate(order):
         outs = []
         for o in node.output:
             if o == "":

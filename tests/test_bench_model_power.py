@@ -62,7 +62,7 @@ def test_extra_sets_are_fresh_and_run_apart_from_the_issue_s_and_each_other() ->
     extra = {s.seed for s in model_power.EXTRA}
     issue = {s.seed for s in (*model_power.PLANTED, *model_power.WALKS)}
     used = {s.seed for s in (*null_check.SERIES, *learning_curves.TUNING)} | set(range(5000, 5005))
-    assert len(extra) == 40 and not extra & (issue | used)
+    assert len(extra) == 55 and not extra & (issue | used)
     assert [s.name for s in model_power.select("f0,f14")] == ["f0", "f14"]
     for mixed in ("p0,f1", "e0,f1"):
         with pytest.raises(SystemExit, match="apart|not the issue's set"):

@@ -82,7 +82,7 @@ def test_the_reserved_list_is_complete() -> None:
     reserved = {seed for a, b in verdict_power.RESERVED for seed in range(a, b)}
     assert spent <= reserved
     assert not {s.seed for s in model_power.EXTRA} & {s.seed for s in (*model_power.PLANTED, *model_power.WALKS)}
-    assert all(s.n_bars == 20_000 and s.phi == 0.4 for s in model_power.EXTRA) and len(model_power.EXTRA) == 40
+    assert all(s.n_bars == 20_000 and s.phi == 0.4 for s in model_power.EXTRA) and len(model_power.EXTRA) == 55
 
 
 def test_extra_series_run_only_on_their_own() -> None:

@@ -43,11 +43,16 @@ def test_verify_passes(tiny_export):
 
 def test_verify_exits_1_when_a_weight_is_perturbed(tiny_export, tmp_path):
     def perturb(m):
+        # one weight of member 0's LSTM and of each of its matrix products: its wide path (the
+        # logistic regression) among them, which carries most of a briefly trained member's output
         lstm = next(n for n in m.graph.node if n.op_type == "LSTM")
-        init = next(i for i in m.graph.initializer if i.name == lstm.input[1])  # W of member 0
-        w = numpy_helper.to_array(init).copy()
-        w.flat[0] += 0.5
-        init.CopyFrom(numpy_helper.from_array(w, init.name))
+        targets = {lstm.input[1]} | {n.input[1] for n in m.graph.node
+                                     if n.op_type == "MatMul" and n.input[1].startswith("m0/")}
+        for init in m.graph.initializer:
+            if init.name in targets:
+                w = numpy_helper.to_array(init).copy()
+                w.flat[0] += 0.5
+                init.CopyFrom(numpy_helper.from_array(w, init.name))
 
     bad = _rewrite(tiny_export.bundle, tmp_path / "perturbed.onnx", perturb)
     r = _cli("verify", str(bad))
