@@ -77,13 +77,18 @@ def set_manifest(key: str, value) -> Callable[[Path, Path, str], Path]:
 
 
 def flip_bits(m: onnx.ModelProto) -> None:
-    """Flip the sign bit of the first 64 weights of member 0's LSTM input kernel, in the raw bytes."""
+    """Flip the sign bit of the first (up to) 64 weights of member 0's LSTM input kernel and of each of
+    its matrix products, in the raw bytes: the wide path (a logistic regression) is among them, and it
+    carries most of a briefly trained member's output."""
     lstm = next(n for n in m.graph.node if n.op_type == "LSTM")
-    init = next(i for i in m.graph.initializer if i.name == lstm.input[1])
-    raw = bytearray(init.raw_data)
-    for k in range(64):
-        raw[4 * k + 3] ^= 0x80
-    init.raw_data = bytes(raw)
+    targets = {lstm.input[1]} | {n.input[1] for n in m.graph.node
+                                 if n.op_type == "MatMul" and n.input[1].startswith("m0/")}
+    for init in m.graph.initializer:
+        if init.name in targets:
+            raw = bytearray(init.raw_data)
+            for k in range(min(64, len(raw) // 4)):
+                raw[4 * k + 3] ^= 0x80
+            init.raw_data = bytes(raw)
 
 
 def external(m: onnx.ModelProto) -> None:

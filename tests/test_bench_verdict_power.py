@@ -118,4 +118,4 @@ def test_tune_ensemble_scores_a_tuning_series_against_the_oracle(tmp_path: Path)
     t = r["test"]
     assert t["windows"] > 300 and all(0.0 <= t[k] <= 1.0 for k in ("ensemble_ba", "lr_ba", "oracle_ba"))
     assert t["oracle_ba"] > 0.36, t  # phi = 0.4 is there to see for the process's own law
-    assert len(r["members_val_ba"]) == 3 and r["best_epochs"] == [1, 1, 1]
+    assert len(r["members_val_ba"]) == 3 and all(e in (0, 1) for e in r["best_epochs"])  # 0: kept the start
